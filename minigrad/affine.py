@@ -1,0 +1,111 @@
+"""Fully connected layer: ``out = x @ W.T + b``."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from minigrad.initializers import Initializer, normal, zeros
+from minigrad.layer import Layer
+
+__all__ = ["Affine", "affine_forward", "affine_backward"]
+
+
+def affine_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Affine map of a batch.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, D)
+    W : ndarray of shape (M, D)
+    b : ndarray of shape (M,)
+
+    Returns
+    -------
+    out : ndarray of shape (N, M), ``x @ W.T + b``
+    """
+    out = x @ W.T
+    out += b  # in place: saves one (N, M) temporary
+    return out
+
+
+def affine_backward(
+    dout: np.ndarray,
+    x: np.ndarray,
+    W: np.ndarray,
+    dW: np.ndarray,
+    db: np.ndarray,
+    need_input_grad: bool = True,
+) -> np.ndarray | None:
+    """Gradients of an affine map, written into ``dW`` and ``db``.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, M), upstream gradient
+    x : ndarray of shape (N, D), the forward input
+    W : ndarray of shape (M, D)
+    dW : ndarray of shape (M, D), overwritten with ``dout.T @ x``
+    db : ndarray of shape (M,), overwritten with ``dout.sum(axis=0)``
+    need_input_grad : compute ``dx`` only when asked; it is a full-size product.
+
+    Returns
+    -------
+    dx : ndarray of shape (N, D), ``dout @ W``, or None
+    """
+    np.matmul(dout.T, x, out=dW)
+    np.sum(dout, axis=0, out=db)
+    return dout @ W if need_input_grad else None
+
+
+class Affine(Layer):
+    """Fully connected layer with ``W`` of shape (out, in) and ``b`` of shape (out,).
+
+    The same convention as the workbook (its ``W1`` is ``(H, D)``) and ``torch.nn.Linear``.
+
+    Parameters
+    ----------
+    in_features, out_features : sizes of the input and output.
+    weight_init : initialiser for ``W``; the workbook's ``std * randn`` by default.
+    dtype : float dtype of the parameters (and so of the computation).
+    """
+
+    weight_names = ("W",)
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        weight_init: Initializer | None = None,
+        dtype: DTypeLike = np.float64,
+    ) -> None:
+        super().__init__()
+        for name, size in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {size!r}")
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"dtype must be a floating-point type, got {dtype}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        init = normal() if weight_init is None else weight_init
+        self.params["W"] = np.ascontiguousarray(init((self.out_features, self.in_features), dtype))
+        self.params["b"] = zeros((self.out_features,), dtype)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Map (N, in_features) to (N, out_features)."""
+        self._x = x
+        return affine_forward(x, self.params["W"], self.params["b"])
+
+    def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        """(N, out_features) upstream gradient to (N, in_features), filling grads."""
+        if self._x is None:
+            raise RuntimeError("Affine.backward called before forward")
+        return affine_backward(
+            dout, self._x, self.params["W"], self.grads["W"], self.grads["b"], need_input_grad
+        )
+
+    def extra_repr(self) -> str:
+        dtype = self.params["W"].dtype
+        return f"in_features={self.in_features}, out_features={self.out_features}, dtype={dtype}"
