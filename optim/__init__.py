@@ -1,0 +1,46 @@
+"""Update rules and learning-rate schedules; they know arrays, never models.
+
+>>> import numpy as np
+>>> from optim import SGD, ExponentialDecay
+>>> params = {"W": np.ones((2, 3))}
+>>> opt = SGD(learning_rate=ExponentialDecay(0.1, 0.95), momentum=0.9)
+>>> opt.step(params, {"W": np.ones((2, 3))})  # params["W"] updated in place
+>>> opt.advance_epoch()  # at each epoch boundary
+"""
+
+from optim.adaptive import Adagrad, Adam, AdaptiveOptimizer, RMSProp, adaptive_update
+from optim.optimizer import Optimizer
+from optim.registry import OPTIMIZERS, make_optimizer, optimizer_from_state_dict
+from optim.schedules import (
+    SCHEDULES,
+    Constant,
+    Cosine,
+    ExponentialDecay,
+    Schedule,
+    StepDecay,
+    make_schedule,
+    schedule_from_dict,
+)
+from optim.sgd import SGD, sgd_update
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdaptiveOptimizer",
+    "Constant",
+    "Cosine",
+    "ExponentialDecay",
+    "Optimizer",
+    "RMSProp",
+    "Schedule",
+    "StepDecay",
+    "adaptive_update",
+    "make_optimizer",
+    "make_schedule",
+    "optimizer_from_state_dict",
+    "schedule_from_dict",
+    "sgd_update",
+]
