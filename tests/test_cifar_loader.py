@@ -1,0 +1,389 @@
+"""CIFAR-10 loading: shapes and dtypes, validation of every kind of bad file, safe unpickling."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fake_cifar import (
+    LABEL_NAMES,
+    FakeCifar,
+    batch_dict,
+    meta_dict,
+    py2_pickle_dumps,
+    write_fake_cifar,
+    write_pickle,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from data.cifar10 import (
+    CifarFormatError,
+    UnsafePickleError,
+    load_cifar10,
+    load_cifar10_batch,
+    load_cifar10_meta,
+    load_label_names,
+    validate_batch,
+)
+from data.locate import CifarFilesMissingError
+from data.safe_pickle import load_pickle_safely
+
+REAL_DATA_ENV = "MINIGRAD_CIFAR10"
+
+
+def cs231n_images(rows: np.ndarray) -> np.ndarray:
+    """The workbook's loader: ``X.reshape(n, 3, 32, 32).transpose(0, 2, 3, 1)``."""
+    return rows.reshape(rows.shape[0], 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> FakeCifar:
+    return write_fake_cifar(tmp_path / "cifar-10-batches-py", num_cases_per_batch=20)
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder Hypothesis examples may overwrite (function-scoped tmp_path is not allowed)."""
+    return tmp_path_factory.mktemp("scratch")
+
+
+def one_row_batch_bytes() -> bytes:
+    rows = np.arange(3072, dtype=np.int64).astype(np.uint8).reshape(1, 3072)
+    return py2_pickle_dumps(batch_dict(rows, [7], "training batch 1 of 5"))
+
+
+# --- loading good data ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_load_gives_cs231n_layout_in_requested_dtype(fake: FakeCifar, dtype: type) -> None:
+    X_train, y_train, X_test, y_test = load_cifar10(fake.root, dtype=dtype)
+
+    assert X_train.shape == (100, 32, 32, 3) and X_test.shape == (20, 32, 32, 3)
+    assert X_train.dtype == dtype and X_test.dtype == dtype
+    assert X_train.flags.c_contiguous and X_test.flags.c_contiguous
+    assert y_train.dtype == np.int64 and y_train.shape == (100,)
+    assert y_test.dtype == np.int64 and y_test.shape == (20,)
+    np.testing.assert_array_equal(X_train, cs231n_images(fake.train_rows).astype(dtype))
+    np.testing.assert_array_equal(X_test, cs231n_images(fake.test_rows).astype(dtype))
+    np.testing.assert_array_equal(y_train, fake.train_labels)
+    np.testing.assert_array_equal(y_test, fake.test_labels)
+
+
+def test_pixel_layout_puts_red_plane_in_channel_0(tmp_path: Path) -> None:
+    # One image whose R, G, B planes are constant 1, 2, 3 and one pixel marks (row 0, col 1).
+    row = np.repeat(np.array([1, 2, 3], dtype=np.uint8), 1024)
+    row[1] = 200
+    path = write_pickle(tmp_path / "b", py2_pickle_dumps(batch_dict(row[None, :], [0], "b")))
+
+    X, _ = load_cifar10_batch(path, dtype=np.uint8)
+
+    np.testing.assert_array_equal(X[0, 5, 5], [1, 2, 3])
+    assert X[0, 0, 1, 0] == 200 and X[0, 1, 0, 0] == 1
+
+
+def test_float32_load_never_makes_a_float64_copy(tmp_path: Path) -> None:
+    fake = write_fake_cifar(tmp_path / "d", num_cases_per_batch=200)
+    batch_bytes = 200 * 3072
+    tracemalloc.start()
+    try:
+        X_train, _, X_test, _ = load_cifar10(fake.root, dtype=np.float32)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    result_bytes = X_train.nbytes + X_test.nbytes
+    # A float64 copy of the training set alone would add 2 * X_train.nbytes.
+    assert peak < result_bytes + 6 * batch_bytes, (peak, result_bytes)
+
+
+def test_load_single_batch_and_meta(fake: FakeCifar) -> None:
+    X, y = load_cifar10_batch(fake.root / "data_batch_2", dtype=np.float32, expected_rows=20)
+
+    np.testing.assert_array_equal(X, cs231n_images(fake.train_rows[20:40]).astype(np.float32))
+    np.testing.assert_array_equal(y, fake.train_labels[20:40])
+    assert load_label_names(fake.root) == list(LABEL_NAMES)
+    assert load_cifar10_meta(fake.root).num_cases_per_batch == 20
+
+
+def test_python3_pickle_with_str_keys_loads_too(fake: FakeCifar) -> None:
+    # Re-saved by Python 3: str keys, numpy._core spelling, bytes through _codecs.encode.
+    rows = fake.train_rows[:20]
+    batch = {"batch_label": "x", "labels": fake.train_labels[:20].tolist(), "data": rows}
+    (fake.root / "data_batch_1").write_bytes(pickle.dumps(batch, protocol=2))
+
+    X_train, y_train, _, _ = load_cifar10(fake.root, dtype=np.uint8)
+
+    np.testing.assert_array_equal(X_train[:20], cs231n_images(rows))
+    np.testing.assert_array_equal(y_train[:20], fake.train_labels[:20])
+
+
+def test_rejects_unsupported_dtype(fake: FakeCifar) -> None:
+    with pytest.raises(ValueError, match="uint8, float32, float64"):
+        load_cifar10(fake.root, dtype=np.int32)
+
+
+# --- missing and corrupt files -----------------------------------------------------------
+
+
+def test_missing_files_are_listed_with_the_folder(fake: FakeCifar) -> None:
+    (fake.root / "data_batch_3").unlink()
+    (fake.root / "test_batch").unlink()
+
+    with pytest.raises(CifarFilesMissingError) as info:
+        load_cifar10(fake.root)
+
+    message = str(info.value)
+    assert "data_batch_3" in message and "test_batch" in message and str(fake.root) in message
+    assert "data_batch_1" not in message.split("is missing")[1].split(";")[0]
+    assert isinstance(info.value, CifarFormatError) and isinstance(info.value, FileNotFoundError)
+
+
+def test_missing_folder_is_an_error_not_a_download(tmp_path: Path) -> None:
+    with pytest.raises(CifarFilesMissingError, match="does not exist"):
+        load_cifar10(tmp_path / "nowhere")
+
+
+def test_parent_folder_gets_a_hint(fake: FakeCifar) -> None:
+    with pytest.raises(CifarFilesMissingError, match="did you mean"):
+        load_cifar10(fake.root.parent)
+
+
+@pytest.mark.parametrize("keep", [0, 1, 2, 30, 3000, -1])
+def test_truncated_batch_names_the_file(fake: FakeCifar, keep: int) -> None:
+    path = fake.root / "data_batch_4"
+    path.write_bytes(path.read_bytes()[:keep])
+
+    with pytest.raises(CifarFormatError, match="data_batch_4.*truncated or corrupt"):
+        load_cifar10(fake.root)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_prefix_of_a_batch_is_reported_as_corrupt(scratch: Path, data: st.DataObject) -> None:
+    payload = one_row_batch_bytes()
+    cut = data.draw(st.integers(0, len(payload) - 1))
+    path = write_pickle(scratch / "cut_batch", payload[:cut])
+
+    with pytest.raises(CifarFormatError, match="cut_batch"):
+        load_cifar10_batch(path)
+
+
+@settings(max_examples=150, deadline=None)
+@given(position=st.integers(0, 3200), value=st.integers(0, 255))
+def test_a_corrupted_byte_loads_or_gives_a_format_error(
+    scratch: Path, position: int, value: int
+) -> None:
+    payload = bytearray(one_row_batch_bytes())
+    payload[position % len(payload)] = value
+    path = write_pickle(scratch / "flipped_batch", bytes(payload))
+
+    try:
+        X, y = load_cifar10_batch(path, dtype=np.uint8)
+    except CifarFormatError as exc:
+        assert "flipped_batch" in str(exc)
+    else:  # a flipped pixel is still a valid batch
+        assert X.shape[1:] == (32, 32, 3) and y.shape == (X.shape[0],)
+        assert ((y >= 0) & (y < 10)).all()
+
+
+def write_batch_dict(fake: FakeCifar, batch: object, name: str = "data_batch_2") -> None:
+    write_pickle(fake.root / name, py2_pickle_dumps(batch))
+
+
+def good_rows(n: int = 20) -> np.ndarray:
+    return np.zeros((n, 3072), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("batch", "problem"),
+    [
+        ([1, 2, 3], "expected a pickled dict, got list"),
+        ({b"data": good_rows()}, "missing key.*'labels'"),
+        ({b"labels": [0] * 20}, "missing key.*'data'"),
+        ({b"data": [[0] * 3072] * 20, b"labels": [0] * 20}, "data must be a numpy uint8 array"),
+        ({b"data": good_rows(20)[:, :3071], b"labels": [0] * 20}, r"shape \(n, 3072\)"),
+        ({b"data": good_rows(20).reshape(20, 3, 1024), b"labels": [0] * 20}, "shape"),
+        ({b"data": good_rows(19), b"labels": [0] * 19}, "19 rows.*num_cases_per_batch = 20"),
+        ({b"data": good_rows(), b"labels": [0] * 19}, "19 labels for 20 data rows"),
+        ({b"data": good_rows(), b"labels": [0] * 19 + [10]}, "outside 0..9, first at index 19: 10"),
+        ({b"data": good_rows(), b"labels": [-1] + [0] * 19}, "outside 0..9.*index 0: -1"),
+        ({b"data": good_rows(), b"labels": [0.0] * 20}, "flat list of ints"),
+        ({b"data": good_rows(), b"labels": [b"cat"] * 20}, "flat list of ints"),
+    ],
+)
+def test_malformed_batch_gives_a_clear_error(fake: FakeCifar, batch: object, problem: str) -> None:
+    write_batch_dict(fake, batch)
+
+    with pytest.raises(CifarFormatError, match=problem) as info:
+        load_cifar10(fake.root)
+
+    assert "data_batch_2" in str(info.value)
+
+
+def test_non_uint8_data_is_rejected(fake: FakeCifar) -> None:
+    # The emitter only writes uint8, so use Python 3's pickle for a float array.
+    batch = {"data": np.zeros((20, 3072)), "labels": [0] * 20}
+    (fake.root / "data_batch_5").write_bytes(pickle.dumps(batch, protocol=2))
+
+    with pytest.raises(CifarFormatError, match="data_batch_5: data must have dtype uint8"):
+        load_cifar10(fake.root)
+
+
+@pytest.mark.parametrize(
+    ("meta", "problem"),
+    [
+        (meta_dict(20, num_vis=3000), "num_vis is 3000, expected 3072"),
+        (meta_dict(0), "num_cases_per_batch must be a positive int"),
+        ({b"num_vis": 3072, b"num_cases_per_batch": 20}, "missing key.*'label_names'"),
+        ({**meta_dict(20), b"label_names": [b"cat"] * 9}, "label_names must be a list of 10"),
+    ],
+)
+def test_malformed_meta_gives_a_clear_error(fake: FakeCifar, meta: object, problem: str) -> None:
+    write_pickle(fake.root / "batches.meta", py2_pickle_dumps(meta))
+
+    with pytest.raises(CifarFormatError, match=f"batches.meta: {problem}"):
+        load_cifar10(fake.root)
+
+
+def test_meta_row_count_is_enforced_on_every_batch(fake: FakeCifar) -> None:
+    write_pickle(fake.root / "batches.meta", py2_pickle_dumps(meta_dict(10000)))
+
+    with pytest.raises(CifarFormatError, match="data_batch_1: 20 rows.*= 10000"):
+        load_cifar10(fake.root)
+
+
+@given(labels=st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=30))
+def test_labels_are_accepted_exactly_when_all_in_0_to_9(labels: list[int]) -> None:
+    batch = {b"data": np.zeros((len(labels), 3072), np.uint8), b"labels": labels}
+    if all(0 <= label <= 9 for label in labels):
+        _, y = validate_batch(batch, "b")
+        assert y.tolist() == labels and y.dtype == np.int64
+    else:
+        with pytest.raises(CifarFormatError, match="outside 0..9"):
+            validate_batch(batch, "b")
+
+
+# --- malicious pickles ------------------------------------------------------------------
+
+
+class RunsShellOnLoad:
+    """Unpickling this calls ``os.system``: the classic pickle attack."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.system, (self.command,)
+
+
+@pytest.mark.parametrize("where", ["whole file", "inside labels"])
+def test_os_system_pickle_is_refused_and_never_runs(
+    fake: FakeCifar, tmp_path: Path, where: str
+) -> None:
+    sentinel = tmp_path / "SENTINEL"
+    evil = RunsShellOnLoad(f"touch {sentinel}")
+    payload: object = evil if where == "whole file" else {"data": good_rows(), "labels": evil}
+    (fake.root / "data_batch_1").write_bytes(pickle.dumps(payload, protocol=2))
+
+    with pytest.raises(UnsafePickleError) as info:
+        load_cifar10(fake.root)
+
+    assert f"global {os.system.__module__}.system" in str(info.value)
+    assert "data_batch_1" in str(info.value)
+    assert not sentinel.exists()
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [("builtins", "eval"), ("subprocess", "Popen"), ("numpy", "load"), ("os", "remove")],
+)
+def test_any_global_outside_the_allowlist_is_refused(
+    tmp_path: Path, module: str, name: str
+) -> None:
+    # GLOBAL module.name, then call it with ('x',): must fail at the GLOBAL.
+    payload = b"\x80\x02c" + f"{module}\n{name}\n".encode() + b"U\x01x\x85R."
+    path = write_pickle(tmp_path / "evil", payload)
+
+    with pytest.raises(UnsafePickleError, match=f"evil: refusing to load global {module}.{name}"):
+        load_pickle_safely(path)
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        # LONG_BINPUT 2**24 as the first memo entry: would make CPython allocate a
+        # 2**25-slot memo table (2**30 takes 16 GB); must be refused before unpickling.
+        (b"\x80\x02Nr\x00\x00\x00\x01.", "memo index 16777216 at byte 3 skips ahead"),
+        (b"\x80\x04N.", "pickle protocol 4"),
+        (b"\x95\xff\xff\xff\xff\xff\xff\xff\x7fN.", "opcode FRAME at byte 0"),
+        (b"\x80\x02(cos\nsystem\nU\x01xo.", "global os.system"),
+        (b"\x80\x02(U\x01xi__main__\nEvil\n.", "opcode INST"),
+        (b"\x80\x02\x82\x01.", "opcode EXT1"),
+    ],
+)
+def test_dangerous_opcodes_are_refused_before_unpickling(
+    tmp_path: Path, payload: bytes, problem: str
+) -> None:
+    path = write_pickle(tmp_path / "bomb", payload)
+
+    with pytest.raises(UnsafePickleError, match=f"bomb: .*{problem}"):
+        load_pickle_safely(path)
+
+
+def test_reconstruct_may_only_make_the_empty_array(tmp_path: Path) -> None:
+    # _reconstruct(ndarray, (2**40,), 'b') would ask for a terabyte.
+    payload = (
+        b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+        b"\x8a\x06\x00\x00\x00\x00\x00\x01\x85U\x01b\x87R."
+    )
+    path = write_pickle(tmp_path / "huge", payload)
+
+    with pytest.raises(UnsafePickleError, match=r"huge: _reconstruct is only allowed"):
+        load_pickle_safely(path)
+
+
+def test_codecs_encode_is_limited_to_latin1(tmp_path: Path) -> None:
+    payload = b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00xX\x04\x00\x00\x00zlib\x86R."
+    path = write_pickle(tmp_path / "zlib", payload)
+
+    with pytest.raises(UnsafePickleError, match="zlib: _codecs.encode is only allowed"):
+        load_pickle_safely(path)
+
+
+# --- the real data ----------------------------------------------------------------------
+
+
+@pytest.mark.cifar
+def test_real_cifar10_shapes_and_class_counts() -> None:
+    root = os.environ.get(REAL_DATA_ENV)
+    if not root:
+        pytest.skip(f"{REAL_DATA_ENV} not set: point it at the cifar-10-batches-py folder")
+
+    X_train, y_train, X_test, y_test = load_cifar10(root, dtype=np.uint8)
+    _, y_batch_1 = load_cifar10_batch(Path(root) / "data_batch_1", dtype=np.uint8)
+
+    assert X_train.shape == (50000, 32, 32, 3) and X_test.shape == (10000, 32, 32, 3)
+    assert y_train.shape == (50000,) and y_test.shape == (10000,)
+    assert np.bincount(y_train, minlength=10).tolist() == [5000] * 10
+    assert np.bincount(y_test, minlength=10).tolist() == [1000] * 10
+    assert np.bincount(y_batch_1, minlength=10).tolist() == [
+        1005,
+        974,
+        1032,
+        1016,
+        999,
+        937,
+        1030,
+        1001,
+        1025,
+        981,
+    ]
+    assert load_label_names(root) == list(LABEL_NAMES)
+    # The fake writer reproduces the real encoding byte for byte.
+    meta_bytes = (Path(root) / "batches.meta").read_bytes()
+    assert py2_pickle_dumps(load_pickle_safely(Path(root) / "batches.meta")) == meta_bytes
