@@ -1,0 +1,5 @@
+"""``python -m minigrad``: the same as the ``minigrad`` command (help without a subcommand)."""
+
+from minigrad.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""The workbook's accuracies on the real CIFAR-10 (set MINIGRAD_CIFAR10 to the batches folder).
+
+Reference, the plain-NumPy workbook: sub-optimal net validation 0.284; best net seeds 0, 1, 2
+validation 0.501 / 0.491 / 0.515, test 0.498 / 0.518 / 0.491. Run with ``-s`` to see the
+numbers and wall times; they are also written to ``cifar_accuracy.json`` in pytest's temporary
+folder (the path is printed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from data import Cifar10Split, load_cifar10_split
+from minigrad.experiment import BEST, SUBOPTIMAL, TrainConfig, run_training
+
+pytestmark = [
+    pytest.mark.cifar,
+    pytest.mark.skipif(
+        not os.environ.get("MINIGRAD_CIFAR10"),
+        reason="needs the real CIFAR-10: set MINIGRAD_CIFAR10 to the folder holding "
+        "data_batch_1..5, test_batch and batches.meta",
+    ),
+]
+
+SEEDS = (0, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def split() -> Cifar10Split:
+    """The workbook's 49000 / 1000 / 1000 split, float32, loaded once for the module."""
+    return load_cifar10_split(dtype=BEST.dtype)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Collects each run's numbers; prints them and writes them as JSON."""
+    results: list[dict[str, Any]] = []
+    path = tmp_path_factory.mktemp("cifar_accuracy") / "cifar_accuracy.json"
+
+    def record(name: str, config: TrainConfig, split: Cifar10Split) -> dict[str, Any]:
+        start = time.perf_counter()
+        result = run_training(config, split)
+        entry = {
+            "run": name, "seed": config.seed, "dtype": config.dtype,
+            "iterations": result.iterations, "val_acc": result.val_acc,
+            "test_acc": result.test_acc, "train_acc": result.train_acc,
+            "training_seconds": round(result.seconds, 1),
+            "wall_seconds": round(time.perf_counter() - start, 1),
+        }
+        results.append(entry)
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\n{name} seed {config.seed}: val {result.val_acc:.3f}, test "
+              f"{result.test_acc:.3f}, train {result.train_acc:.3f}, "
+              f"{result.seconds:.1f} s training ({entry['wall_seconds']} s with evaluation) "
+              f"[{path}]")
+        return entry
+
+    return record
+
+
+def test_suboptimal_net_reaches_the_workbooks_28_percent(
+    split: Cifar10Split, report: Any
+) -> None:
+    entry = report("suboptimal", SUBOPTIMAL, split)
+    assert 0.25 <= entry["val_acc"] <= 0.33
+
+
+def test_best_net_reaches_49_percent_validation_48_test_over_three_seeds(
+    split: Cifar10Split, report: Any
+) -> None:
+    entries = [report("best", BEST.replace(seed=seed), split) for seed in SEEDS]
+    mean_val = float(np.mean([entry["val_acc"] for entry in entries]))
+    mean_test = float(np.mean([entry["test_acc"] for entry in entries]))
+    print(f"\nbest, seeds {SEEDS}: mean val {mean_val:.4f}, mean test {mean_test:.4f}")
+    assert mean_val >= 0.49
+    assert mean_test >= 0.48
