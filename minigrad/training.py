@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+from minigrad.batching import MinibatchBuffer
 from minigrad.callbacks import Callback
 from minigrad.evaluation import accuracy
 from minigrad.history import History
-from minigrad.regularization import add_l2_gradients
-from minigrad.sampling import Sampler, make_sampler
+from minigrad.keep_best import KeepBest
+from minigrad.regularization import add_l2_gradients, l2_penalty
+from minigrad.sampling import (
+    SAMPLING_KINDS,
+    Sampler,
+    apply_generator_state,
+    check_generator_state,
+    generator_state,
+    make_sampler,
+)
 from minigrad.sequential import Sequential
 from minigrad.softmax_cross_entropy import SoftmaxCrossEntropy
 from minigrad.validation import check_features, check_labels, check_positive_int
 
-__all__ = ["Trainer", "DivergenceError"]
+__all__ = ["Trainer", "DivergenceError", "checked_parameters"]
+
+TRAINER_STATE_ENTRIES = ("iteration", "config", "model", "optimizer", "sampler", "history")
 
 
 class DivergenceError(FloatingPointError):
@@ -25,8 +36,55 @@ class DivergenceError(FloatingPointError):
 
 
 def _all_finite(arrays: Iterable[np.ndarray]) -> bool:
-    # One reduction per array: a NaN or inf anywhere makes the sum non-finite.
-    return all(math.isfinite(float(np.sum(a))) for a in arrays)
+    # One reduction per array: a NaN or inf anywhere makes the squared norm non-finite (so
+    # does a norm beyond the dtype's range: divergence too). np.vdot is a single pass without
+    # a temporary, 2.5x faster than np.sum on a (50, 3072) float32 array.
+    return all(math.isfinite(float(np.vdot(a, a))) for a in arrays)
+
+
+def _gradient_scale(optimizer: Any) -> float | None:
+    """``-lr`` if the optimiser can take its step from pre-scaled gradients, else None.
+
+    Plain SGD can (:meth:`optim.SGD.gradient_scale`): the trainer then backpropagates the
+    loss gradient times ``-lr``, so the weight-gradient products yield the updates with no
+    extra pass, and finishes with ``apply_scaled_gradients``; the grads then hold the updates.
+    """
+    gradient_scale = getattr(optimizer, "gradient_scale", None)
+    return None if gradient_scale is None else gradient_scale()
+
+
+def checked_parameters(
+    saved: Mapping[str, Any], params: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """``saved`` as arrays, after checking they fit ``params`` (same names, shapes, dtypes).
+
+    Raises
+    ------
+    ValueError
+        Naming the missing or unexpected parameters, or the first shape or dtype mismatch
+        (a state from another model).
+    """
+    if not isinstance(saved, Mapping):
+        raise ValueError(f"model state must map parameter names to arrays, got {saved!r}")
+    missing, extra = sorted(set(params) - set(saved)), sorted(set(saved) - set(params))
+    if missing or extra:
+        raise ValueError(
+            f"the model state does not match this model: missing parameters {missing}, "
+            f"unexpected parameters {extra} (a state from another model?)"
+        )
+    arrays = {name: np.asarray(value) for name, value in saved.items()}
+    for name, param in params.items():
+        value = arrays[name]
+        if value.shape != param.shape:
+            raise ValueError(
+                f"parameter {name!r} has shape {value.shape} in the state but {param.shape} in "
+                "this model (a state from another model?)"
+            )
+        if value.dtype != param.dtype:
+            raise ValueError(
+                f"parameter {name!r} is {value.dtype} in the state but {param.dtype} in this model"
+            )
+    return arrays
 
 
 class Trainer:
@@ -40,12 +98,23 @@ class Trainer:
     loss : the loss layer; softmax cross-entropy by default.
     reg : L2 strength on the model's weights (``0.5 * reg * sum(W**2)``).
     batch_size : rows per minibatch.
-    sampling : ``"shuffle"`` (epochs without replacement, the default) or
+    sampling : ``"shuffle"`` (epochs without replacement, the default; needs ``rng``) or
         ``"replacement"`` (the workbook's).
     rng : the generator for sampling; ``None`` with ``"replacement"`` uses NumPy's
         global legacy generator like the workbook.
     callbacks : hooks for progress, logging and stopping.
     eval_chunk_size : rows per forward pass when measuring accuracy.
+    restore_best : track the parameters with the best validation accuracy (a
+        :class:`~minigrad.keep_best.KeepBest` appended to the callbacks, kept as
+        :attr:`keep_best`) and write them back into the model when :meth:`fit` ends,
+        before the callbacks' ``on_train_end``.
+
+    Attributes
+    ----------
+    iteration : iterations run so far (0-based index of the next one).
+    history : the curves recorded so far.
+    sampler : built on the first :meth:`fit` for the training set's size.
+    stop_training : a callback sets it to end :meth:`fit` after the current iteration.
     """
 
     def __init__(
@@ -60,9 +129,17 @@ class Trainer:
         rng: np.random.Generator | None = None,
         callbacks: Iterable[Callback] = (),
         eval_chunk_size: int = 1000,
+        restore_best: bool = False,
     ) -> None:
         if not (isinstance(reg, (int, float)) and math.isfinite(reg) and reg >= 0):
             raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
+        if sampling not in SAMPLING_KINDS:
+            raise ValueError(f"unknown sampling {sampling!r}; choose one of {SAMPLING_KINDS}")
+        if sampling == "shuffle" and rng is None:
+            raise ValueError(
+                "shuffled sampling needs an explicit np.random.Generator (rng=...); "
+                "rng=None is only for the workbook's sampling='replacement'"
+            )
         self.model = model
         self.optimizer = optimizer
         self.loss = SoftmaxCrossEntropy() if loss is None else loss
@@ -71,6 +148,9 @@ class Trainer:
         self.sampling = sampling
         self.rng = rng
         self.callbacks = list(callbacks)
+        self.keep_best = KeepBest() if restore_best else None
+        if self.keep_best is not None:
+            self.callbacks.append(self.keep_best)
         self.eval_chunk_size = eval_chunk_size
         self.history = History()
         self.iteration = 0
@@ -99,19 +179,29 @@ class Trainer:
         """One iteration on a minibatch: loss, gradients, L2, update. Returns the loss.
 
         Raises :class:`DivergenceError` before updating if the loss or a gradient is
-        not finite, so the parameters keep their last finite values.
+        not finite, so the parameters keep their last finite values. With plain SGD the
+        model's grads hold the updates (``-lr`` times the data gradient) after the step.
         """
         model = self.model
         data_loss = self.loss.forward(model.forward(X_batch), y_batch)
-        model.backward(self.loss.backward(), need_input_grad=False)
-        params, grads = model.params, model.grads
-        loss = data_loss + add_l2_gradients(params, grads, model.weight_names, self.reg)
+        params, grads, weights = model.params, model.grads, model.weight_names
+        scale = _gradient_scale(self.optimizer)
+        if scale is None:
+            model.backward(self.loss.backward(), need_input_grad=False)
+            loss = data_loss + add_l2_gradients(params, grads, weights, self.reg)
+        else:  # plain SGD: backpropagate -lr * dscores, so the grads are the updates
+            model.backward(self.loss.backward() * scale, need_input_grad=False)
+            loss = data_loss + l2_penalty((params[name] for name in weights), self.reg)
         if not math.isfinite(loss):
             what = f"the loss is {loss}"
         elif not _all_finite(grads.values()):
             what = "a gradient holds NaN or inf"
-        else:
+        elif scale is None:
             self.optimizer.step(params, grads)
+            return loss
+        else:  # L2 as weight decay: p - lr * (g + reg * p) == (1 - lr * reg) * p - lr * g
+            decay = dict.fromkeys(weights, 1.0 + scale * self.reg)
+            self.optimizer.apply_scaled_gradients(params, grads, decay)
             return loss
         raise DivergenceError(
             f"training diverged at iteration {self.iteration}: {what}; the parameters keep "
@@ -124,44 +214,63 @@ class Trainer:
         y: np.ndarray,
         X_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
-        num_iters: int = 100,
+        num_iters: int | None = None,
+        *,
+        num_epochs: int | None = None,
     ) -> History:
-        """Run ``num_iters`` iterations (continuing from :attr:`iteration`).
+        """Run ``num_iters`` iterations or ``num_epochs`` epochs, continuing from :attr:`iteration`.
 
         Parameters
         ----------
         X : ndarray of shape (N, D), the model's dtype
         y : int ndarray of shape (N,)
         X_val, y_val : optional validation rows (M, D) and labels (M,)
-        num_iters : iterations to run in this call.
+        num_iters : iterations to run in this call (100 if neither count is given).
+        num_epochs : or this many epochs: ``ceil(num_epochs * iterations_per_epoch)``
+            iterations of the sampler.
 
         Returns
         -------
         History, also kept as :attr:`history`.
         """
-        num_iters = check_positive_int(num_iters, "num_iters")
+        if num_iters is not None and num_epochs is not None:
+            raise ValueError("give num_iters or num_epochs, not both")
         self._check_data(X, y, X_val, y_val)
-        if self.sampler is None:
-            self.sampler = make_sampler(self.sampling, X.shape[0], self.batch_size, self.rng)
-        sampler = self.sampler
+        sampler = self._sampler_for(X.shape[0])
+        if num_epochs is not None:
+            num_iters = sampler.iterations_for_epochs(check_positive_int(num_epochs, "num_epochs"))
+        num_iters = check_positive_int(100 if num_iters is None else num_iters, "num_iters")
         self.stop_training = False
         for callback in self.callbacks:
             callback.on_train_begin(self)
         end = self.iteration + num_iters
+        batches = MinibatchBuffer(X, y)
         while self.iteration < end and not self.stop_training:
             it = self.iteration
             idx = sampler.indices(it)
-            X_batch, y_batch = np.take(X, idx, axis=0), y[idx]
+            X_batch, y_batch = batches.gather(idx)  # reused buffers, overwritten next iteration
             loss = self.step(X_batch, y_batch)
             self.history.loss.append(loss)
-            for callback in self.callbacks:
-                callback.on_iteration_end(self, it, loss)
             if sampler.is_epoch_end(it):
                 self._end_epoch(it, X_batch, y_batch, X_val, y_val)
-            self.iteration += 1
+            self.iteration = it + 1
+            for callback in self.callbacks:
+                callback.on_iteration_end(self, it, loss)
+        if self.keep_best is not None and self.keep_best.has_best:
+            self.keep_best.restore(self.model)
         for callback in self.callbacks:
             callback.on_train_end(self)
         return self.history
+
+    def _sampler_for(self, num_train: int) -> Sampler:
+        if self.sampler is None:
+            self.sampler = make_sampler(self.sampling, num_train, self.batch_size, self.rng)
+        elif self.sampler.num_train != num_train:
+            raise ValueError(
+                f"this trainer's sampler was built for {self.sampler.num_train} training rows "
+                f"but X has {num_train}; continue with the same training set (or a new Trainer)"
+            )
+        return self.sampler
 
     def _end_epoch(
         self,
@@ -183,3 +292,128 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_epoch_end(self, epoch, train_acc, val_acc)
         self.optimizer.advance_epoch()
+
+    # ------------------------------------------------------------------ save / resume
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs, as JSON-able scalars and ndarray copies.
+
+        Returns
+        -------
+        dict with ``iteration``; ``config`` (reg, batch_size, sampling); ``model``
+        (parameter name -> array); ``optimizer`` (its ``state_dict()``); ``sampler``
+        (its ``state_dict()``, or None before the first fit) and ``rng`` (before the first
+        fit, the random generator's state, else None); ``history`` (curves as arrays);
+        ``callbacks`` (class name -> state, for callbacks with a ``state_dict``).
+        """
+        return {
+            "iteration": self.iteration,
+            "config": {"reg": self.reg, "batch_size": self.batch_size, "sampling": self.sampling},
+            "model": {name: value.copy() for name, value in self.model.params.items()},
+            "optimizer": self.optimizer.state_dict(),
+            "sampler": None if self.sampler is None else self.sampler.state_dict(),
+            "rng": generator_state(self.rng) if self.sampler is None else None,
+            "history": self.history.state_dict(),
+            "callbacks": {
+                key: callback.state_dict() for key, callback in self._stateful_callbacks().items()
+            },
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue the run :meth:`state_dict` saved: bit-identical to never stopping.
+
+        The trainer must be configured like the saved one (same model architecture,
+        optimiser type, reg, batch size, sampling, and callbacks with state); the
+        optimiser's hyper-parameters and schedule are taken from the state.
+
+        Raises
+        ------
+        ValueError
+            Naming the first mismatch or malformed entry. Everything is validated before
+            anything changes, so a failed load leaves the trainer as it was.
+        """
+        missing = [entry for entry in TRAINER_STATE_ENTRIES if entry not in state]
+        if missing:
+            raise ValueError(f"trainer state has no {missing} entries")
+        self._check_config(state["config"])
+        iteration = _checked_iteration(state["iteration"])
+        params = self.model.params
+        arrays = checked_parameters(state["model"], params)
+        history = History.from_state_dict(state["history"])
+        callbacks = self._stateful_callbacks()
+        saved_callbacks = dict(state.get("callbacks") or {})
+        if set(saved_callbacks) != set(callbacks):
+            raise ValueError(
+                f"the state has callback states for {sorted(saved_callbacks)} but this trainer's "
+                f"callbacks with state are {sorted(callbacks)}"
+            )
+        sampler = self._sampler_from(state["sampler"], state.get("rng"))
+        # Callbacks and the optimiser validate their own states as they load; undo the
+        # callbacks if a later one fails, so a failed load changes nothing.
+        before = {key: callback.state_dict() for key, callback in callbacks.items()}
+        try:
+            for key, callback in callbacks.items():
+                callback.load_state_dict(saved_callbacks[key])
+            self.optimizer.load_state_dict(state["optimizer"], params)
+        except BaseException:
+            for key, callback in callbacks.items():
+                callback.load_state_dict(before[key])
+            raise
+        if sampler is not None:
+            sampler.load_state_dict(state["sampler"])
+        elif state.get("rng") is not None:
+            apply_generator_state(self.rng, state["rng"])
+        for name, value in arrays.items():
+            np.copyto(params[name], value)
+        self.sampler = sampler
+        self.history = history
+        self.iteration = iteration
+        self.stop_training = False
+
+    def _sampler_from(self, saved: Any, rng_state: Any) -> Sampler | None:
+        """A new sampler that ``saved`` checks out against (None if there was none yet)."""
+        if saved is None:
+            if rng_state is not None:
+                if not isinstance(rng_state, Mapping):
+                    raise ValueError(f"trainer state 'rng' must be a mapping, got {rng_state!r}")
+                check_generator_state(self.rng, rng_state)
+            return None
+        if not isinstance(saved, Mapping) or "num_train" not in saved:
+            raise ValueError("the sampler state has no 'num_train' entry")
+        num_train = check_positive_int(saved["num_train"], "sampler num_train")
+        sampler = make_sampler(self.sampling, num_train, self.batch_size, self.rng)
+        sampler.check_state_dict(saved)
+        return sampler
+
+    def _check_config(self, config: Any) -> None:
+        if not isinstance(config, Mapping):
+            raise ValueError(f"trainer state 'config' must be a mapping, got {config!r}")
+        ours = {"reg": self.reg, "batch_size": self.batch_size, "sampling": self.sampling}
+        for key, value in ours.items():
+            if key not in config:
+                raise ValueError(f"trainer state 'config' has no {key!r} entry")
+            if config[key] != value:
+                raise ValueError(
+                    f"the state was saved with {key}={config[key]!r} but this trainer has "
+                    f"{key}={value!r}; build the trainer with the saved settings"
+                )
+
+    def _stateful_callbacks(self) -> dict[str, Any]:
+        """Callbacks with a state, keyed by class name (``"Name#2"`` for a second one).
+
+        Stateless callbacks (progress bars, periodic savers) may differ between the saving
+        and the loading trainer without changing the keys.
+        """
+        keyed: dict[str, Any] = {}
+        for callback in self.callbacks:
+            if hasattr(callback, "state_dict") and hasattr(callback, "load_state_dict"):
+                name = type(callback).__name__
+                count = sum(key.split("#")[0] == name for key in keyed)
+                keyed[name if count == 0 else f"{name}#{count + 1}"] = callback
+        return keyed
+
+
+def _checked_iteration(value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"trainer state 'iteration' must be an integer >= 0, got {value!r}")
+    return int(value)

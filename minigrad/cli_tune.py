@@ -1,0 +1,235 @@
+"""``minigrad tune``: random hyper-parameter search on CIFAR-10, in parallel and resumable.
+
+Writes into the search folder: ``search.json`` (settings), ``trials.csv`` (one row per
+finished trial, streamed), ``search.png`` (validation accuracy over learning rate and reg),
+``leaderboard.txt``, and ``best-trial-<id>/``, the best trial retrained into a run folder
+like ``minigrad train`` writes. Ctrl-C (or a kill) keeps every finished trial;
+``minigrad tune --resume --out DIR`` runs the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data import Cifar10Split, load_cifar10_split
+from minigrad.cli import EXIT_DIVERGED, EXIT_INTERRUPTED, CommandError
+from minigrad.cli_train import default_run_dir, train_into_folder
+from minigrad.early_stopping import EarlyStopping
+from minigrad.experiment import DTYPES, SAMPLINGS, TrainConfig
+from minigrad.run_folder import METRICS_FILE
+from minigrad.tune import RESULTS_FILE, SearchSettings, read_settings, run_search, write_summary
+from minigrad.tune_results import TrialResult, best_result, read_results
+from minigrad.tune_space import LR_FAMILIES, SearchSpace
+from minigrad.tune_workers import worker_pool, worker_split
+
+__all__ = ["add_parser", "retrain_into_folder", "run", "settings_from_args"]
+
+_RANGE_OPTIONS = (
+    # (flag, SearchSpace field, type, what)
+    ("--lr-sgd", "lr_sgd", float, "log-uniform learning-rate range for sgd"),
+    ("--lr-momentum", "lr_momentum", float, "... for momentum and nesterov"),
+    ("--lr-adaptive", "lr_adaptive", float, "... for rmsprop, adam and adagrad"),
+    ("--reg", "reg", float, "log-uniform range of the L2 strength"),
+    ("--lr-decay", "lr_decay", float, "uniform range of the per-epoch learning-rate factor"),
+    ("--num-iters", "num_iters", int, "uniform range of training iterations"),
+    ("--epochs", "num_epochs", int, "or of epochs (epochs x N // batch iterations)"),
+)
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``tune`` subcommand to ``subparsers``."""
+    defaults = SearchSpace()
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "tune",
+        help="random hyper-parameter search (parallel, resumable)",
+        description="Random search over optimiser, learning rate, reg, decay, length and "
+        "batch size of the two-layer net on CIFAR-10. Results stream to trials.csv in the "
+        "search folder; --resume continues an interrupted search.",
+    )
+    search = parser.add_argument_group("the search")
+    search.add_argument("--trials", type=int, metavar="N", help="number of trials (default 20)")
+    search.add_argument("--seed", type=int, metavar="S", help="seed of the search (default 0)")
+    search.add_argument(
+        "--optimizers", nargs="+", choices=sorted(LR_FAMILIES), metavar="NAME",
+        help=f"optimisers to draw from (default: all of {', '.join(defaults.optimizers)})",
+    )
+    for flag, name, kind, what in _RANGE_OPTIONS:
+        default = getattr(defaults, name)
+        shown = "off" if default is None else f"{default[0]:g} {default[1]:g}"
+        search.add_argument(
+            flag, nargs=2, type=kind, metavar=("LOW", "HIGH"), help=f"{what} (default {shown})"
+        )
+    search.add_argument(
+        "--batch-sizes", nargs="+", type=int, metavar="B",
+        help=f"batch sizes to draw from (default {' '.join(map(str, defaults.batch_sizes))})",
+    )
+    search.add_argument("--hidden-size", type=int, metavar="H",
+                        help=f"hidden units, fixed (default {defaults.hidden_size})")
+    search.add_argument("--sampling", choices=SAMPLINGS,
+                        help=f"minibatch sampling, fixed (default {defaults.sampling})")
+    search.add_argument("--dtype", choices=DTYPES, help=f"precision (default {defaults.dtype})")
+    search.add_argument("--std", type=float, help=f"initial weight scale (default {defaults.std})")
+    search.add_argument("--patience", type=int, metavar="EPOCHS",
+                        help="early-stop a trial after this many epochs without improvement")
+    search.add_argument("--target-acc", type=float, metavar="ACC",
+                        help="record iterations and seconds each trial needs to reach ACC")
+    run_group = parser.add_argument_group("running")
+    run_group.add_argument("--out", metavar="DIR",
+                           help="search folder (default runs/<timestamp>-tune-seed<S>)")
+    run_group.add_argument("--resume", action="store_true",
+                           help="continue the search in --out, skipping finished trials")
+    run_group.add_argument("--workers", type=int, metavar="W",
+                           help=f"parallel worker processes (default {os.cpu_count()})")
+    run_group.add_argument("--top", type=int, default=10, metavar="K",
+                           help="rows of the leaderboard (default 10)")
+    run_group.add_argument("--no-save-best", action="store_true",
+                           help="do not retrain the best trial into a run folder")
+    run_group.add_argument("--quiet", action="store_true", help="no progress bar")
+    data = parser.add_argument_group("data")
+    data.add_argument("--data-dir", metavar="DIR",
+                      help="folder with the CIFAR-10 python batches (default $MINIGRAD_CIFAR10)")
+    base = TrainConfig()
+    for flag in ("--num-training", "--num-validation", "--num-test"):
+        name = flag[2:].replace("-", "_")
+        data.add_argument(flag, type=int, default=getattr(base, name), metavar="N",
+                          help=f"images in that split (default {getattr(base, name)})")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace, base: SearchSettings) -> SearchSettings:
+    """``base`` with every search option given on the command line applied."""
+    space = base.space.to_dict()
+    for _, name, _, _ in _RANGE_OPTIONS:
+        value = getattr(args, name if name != "num_epochs" else "epochs")
+        if value is not None:
+            space[name] = tuple(value)
+    if args.epochs is None and args.num_iters is not None:
+        space["num_epochs"] = None  # an explicit iteration range replaces an epoch range
+    for name in ("optimizers", "batch_sizes"):
+        if getattr(args, name) is not None:
+            space[name] = tuple(getattr(args, name))
+    for name in ("hidden_size", "sampling", "dtype", "std"):
+        if getattr(args, name) is not None:
+            space[name] = getattr(args, name)
+    settings = base.to_dict()
+    settings["space"] = space
+    for option, key in (("trials", "num_trials"), ("seed", "seed"), ("patience", "patience"),
+                        ("target_acc", "target_acc")):
+        if getattr(args, option) is not None:
+            settings[key] = getattr(args, option)
+    return SearchSettings.from_dict(settings)
+
+
+def retrain_into_folder(
+    config: TrainConfig,
+    run_dir: Path,
+    patience: int | None,
+    quiet: bool,
+    split: Cifar10Split | None = None,
+    mean_image: np.ndarray | None = None,
+) -> str:
+    """Train ``config`` into run folder ``run_dir`` as ``minigrad train`` would.
+
+    In a worker process (``split`` None) the data is the worker's shared split plus
+    ``mean_image``. The trial's callbacks are repeated so the net is the trial's net.
+
+    Returns
+    -------
+    What ``minigrad train`` prints about the run (accuracies, wall time, folder).
+    """
+    if split is None:
+        shared = worker_split()
+        split = Cifar10Split(shared.X_train, shared.y_train, shared.X_val, shared.y_val,
+                             shared.X_test, shared.y_test, mean_image)
+    callbacks = [] if patience is None else [EarlyStopping(patience)]
+    report = io.StringIO()
+    train_into_folder(config, split, run_dir, callbacks=callbacks, quiet=quiet, stdout=report)
+    return report.getvalue()
+
+
+def _save_best(
+    best: TrialResult,
+    settings: SearchSettings,
+    split: Cifar10Split,
+    folder: Path,
+    workers: int,
+    quiet: bool,
+) -> None:
+    run_dir = folder / f"best-trial-{best.trial.trial_id:04d}"
+    if (run_dir / METRICS_FILE).is_file():
+        print(f"best trial's run folder: {run_dir} (already written)")
+        return
+    sizes = {"num_training": len(split.X_train), "num_validation": len(split.X_val),
+             "num_test": len(split.X_test)}
+    config = best.trial.train_config(settings.space, **sizes)
+    print(f"retraining trial {best.trial.trial_id} into {run_dir} ...", file=sys.stderr)
+    sys.stdout.flush()
+    if workers == 1:
+        print(retrain_into_folder(config, run_dir, settings.patience, quiet, split), end="")
+        return
+    # In a worker like the trials' (one BLAS thread): the same numbers as the trial, and
+    # no thread oversubscription in this process.
+    with worker_pool(1, split) as pool:
+        report = pool.submit(
+            retrain_into_folder, config, run_dir, settings.patience, True, None, split.mean_image
+        ).result()
+    print(report, end="")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``minigrad tune`` with parsed ``args``."""
+    if args.resume and not args.out:
+        raise CommandError("--resume needs --out, the folder of the search to continue")
+    folder = Path(args.out) if args.out else None
+    base = read_settings(folder) if args.resume and folder is not None else SearchSettings()
+    settings = settings_from_args(args, base)
+    if folder is None:
+        folder = default_run_dir("tune", settings.seed)
+    if not args.resume and (folder / RESULTS_FILE).exists():
+        raise CommandError(f"{folder / RESULTS_FILE} exists: pass --resume to continue it")
+    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
+    if workers <= 0:
+        raise CommandError(f"--workers must be a positive integer, got {workers}")
+    if not args.quiet:
+        print("loading CIFAR-10 ...", file=sys.stderr)
+    try:
+        split = load_cifar10_split(
+            args.num_training, args.num_validation, args.num_test,
+            root=args.data_dir, dtype=settings.space.dtype,
+        )
+    except ValueError as exc:  # split sizes larger than the data
+        raise CommandError(str(exc)) from exc
+    try:
+        results = run_search(
+            split, settings, folder, workers=workers, resume=args.resume,
+            progress=False if args.quiet else None,
+        )
+    except KeyboardInterrupt:
+        saved = len(read_results(folder / RESULTS_FILE)) if (folder / RESULTS_FILE).exists() else 0
+        print(
+            f"minigrad tune: interrupted; {saved} finished trial(s) are in "
+            f"{folder / RESULTS_FILE}\ncontinue with: minigrad tune --resume --out {folder}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except BrokenProcessPool as exc:
+        print(f"minigrad tune: error: a worker process died ({exc}); finished trials are in "
+              f"{folder / RESULTS_FILE}, continue with --resume", file=sys.stderr)
+        return EXIT_DIVERGED
+    print(write_summary(folder, results, args.top))
+    print(f"search folder: {folder}")
+    best = best_result(results)
+    if best is None:
+        print("no trial finished successfully: nothing to save", file=sys.stderr)
+        return EXIT_DIVERGED
+    if not args.no_save_best:
+        _save_best(best, settings, split, folder, workers, args.quiet)
+    return 0

@@ -1,0 +1,284 @@
+"""Random hyper-parameter search: run the trials of a search in parallel, resumably.
+
+>>> from data import load_cifar10_split
+>>> from minigrad.tune import SearchSettings, run_search
+>>> split = load_cifar10_split(dtype="float32")
+>>> results = run_search(split, SearchSettings(num_trials=20, seed=0), "runs/tune", workers=2)
+
+Workers are started with "spawn", so a script that uses ``workers > 1`` must call
+``run_search`` under ``if __name__ == "__main__":``.
+
+A search folder holds ``search.json`` (the settings), ``trials.csv`` (one row per finished
+trial, streamed), and after the search ``search.png`` and ``leaderboard.txt``. Running
+the same settings with ``resume=True`` re-derives the trial list from the seed and runs
+only the trials that are not in ``trials.csv`` yet.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from minigrad.atomic import write_json_atomic, write_text_atomic
+from minigrad.experiment import DataSplit
+from minigrad.tune_plot import plot_search
+from minigrad.tune_results import TrialLog, TrialResult, best_result, leaderboard
+from minigrad.tune_space import SearchSpace, TuneError, sample_trial, sample_trials
+from minigrad.tune_workers import TrialJob, run_job, worker_pool
+
+__all__ = [
+    "LEADERBOARD_FILE",
+    "PLOT_FILE",
+    "RESULTS_FILE",
+    "SEARCH_FILE",
+    "SearchSettings",
+    "check_same_search",
+    "read_settings",
+    "run_search",
+    "write_summary",
+]
+
+SEARCH_FILE = "search.json"
+RESULTS_FILE = "trials.csv"
+PLOT_FILE = "search.png"
+LEADERBOARD_FILE = "leaderboard.txt"
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """A whole search: the space, how many trials, the seed, and per-trial extras.
+
+    Attributes
+    ----------
+    space : where to search.
+    num_trials : trials to run (a resumed search may raise it).
+    seed : the search's seed; trial ``i`` depends only on ``(space, seed, i)``.
+    patience : early-stop a trial after this many epochs without a better validation
+        accuracy (None: train every trial to the end).
+    target_acc : record the iterations and seconds each trial needs to reach this
+        validation accuracy (None: do not).
+    """
+
+    space: SearchSpace = field(default_factory=SearchSpace)
+    num_trials: int = 20
+    seed: int = 0
+    patience: int | None = None
+    target_acc: float | None = None
+
+    def __post_init__(self) -> None:
+        _positive_int("num_trials", self.num_trials)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or (
+            self.seed < 0
+        ):
+            raise TuneError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.patience is not None:
+            _positive_int("patience", self.patience)
+        if self.target_acc is not None and not (
+            isinstance(self.target_acc, (int, float)) and 0.0 < self.target_acc <= 1.0
+        ):
+            raise TuneError(f"target_acc must be in (0, 1], got {self.target_acc!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able settings; inverse of :meth:`from_dict`."""
+        return {
+            "space": self.space.to_dict(),
+            "num_trials": self.num_trials,
+            "seed": self.seed,
+            "patience": self.patience,
+            "target_acc": self.target_acc,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchSettings:
+        """Inverse of :meth:`to_dict`."""
+        values = dict(data)
+        values["space"] = SearchSpace.from_dict(dict(values.get("space", {})))
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise TuneError(f"unknown search setting(s) {unknown}")
+        return cls(**values)
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise TuneError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _split_sizes(split: DataSplit) -> dict[str, int]:
+    return {
+        "num_training": int(split.X_train.shape[0]),
+        "num_validation": int(split.X_val.shape[0]),
+        "num_test": int(split.X_test.shape[0]),
+    }
+
+
+def _read_search_file(folder: str | os.PathLike[str]) -> tuple[SearchSettings, dict[str, int]]:
+    path = Path(folder) / SEARCH_FILE
+    if not path.is_file():
+        raise TuneError(f"{path} is missing: {folder} is not a search folder")
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        return SearchSettings.from_dict(saved["settings"]), dict(saved["data"])
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise TuneError(f"{path} is corrupt: {err}") from None
+
+
+def read_settings(folder: str | os.PathLike[str]) -> SearchSettings:
+    """The settings saved in a search folder's ``search.json``."""
+    return _read_search_file(folder)[0]
+
+
+def check_same_search(
+    saved: SearchSettings, settings: SearchSettings, source: str = SEARCH_FILE
+) -> None:
+    """``TuneError`` naming each setting (other than ``num_trials``) that differs."""
+    old, new = saved.to_dict(), settings.to_dict()
+    changed = [f"space.{key}" for key in old["space"] if old["space"][key] != new["space"][key]]
+    changed += [key for key in old if key not in ("space", "num_trials") and old[key] != new[key]]
+    if changed:
+        raise TuneError(
+            f"cannot resume: {', '.join(changed)} differ from the search in {source} "
+            "(only the number of trials may change)"
+        )
+
+
+def _check_previous(
+    previous: Sequence[TrialResult], settings: SearchSettings, num_train: int, source: Path
+) -> None:
+    """Every trial already in the results must be the one the settings draw for its id."""
+    for result in previous:
+        expected = sample_trial(settings.space, settings.seed, result.trial.trial_id, num_train)
+        if result.trial != expected:
+            raise TuneError(
+                f"trial {result.trial.trial_id} in {source} was drawn with other settings "
+                f"({result.trial}) than this search draws ({expected}); resume with the "
+                "settings of that search"
+            )
+
+
+def _execute(
+    jobs: Sequence[TrialJob],
+    split: DataSplit,
+    workers: int,
+    handle: Callable[[TrialResult], None],
+) -> None:
+    """Run ``jobs``, calling ``handle`` in this process as each one finishes."""
+    if workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            handle(run_job(job, split))
+        return
+    with worker_pool(min(workers, len(jobs)), split) as pool:
+        futures = [pool.submit(run_job, job) for job in jobs]
+        for future in as_completed(futures):
+            handle(future.result())
+
+
+def run_search(
+    split: DataSplit,
+    settings: SearchSettings,
+    folder: str | os.PathLike[str],
+    *,
+    workers: int = 1,
+    resume: bool = False,
+    progress: bool | None = None,
+    on_result: Callable[[TrialResult], None] | None = None,
+) -> list[TrialResult]:
+    """Run (or continue) a random search and stream its results to ``folder/trials.csv``.
+
+    Parameters
+    ----------
+    split : ``X_train`` (N, D), ``y_train`` (N,), and the same for ``val`` and ``test``,
+        rows in ``settings.space.dtype`` (e.g. ``data.load_cifar10_split(dtype=...)``).
+    settings : the search.
+    folder : the search folder (created if needed).
+    workers : processes running trials at once; 1 runs them in this process.
+    resume : continue the search in ``folder`` (same settings; more trials allowed),
+        skipping the trials already in its results.
+    progress : show a progress bar over trials on stderr (None: only on a terminal).
+    on_result : called in this process with each trial's result once it is saved.
+
+    Returns
+    -------
+    Every finished trial of the search, earlier ones (when resuming) first.
+
+    Raises
+    ------
+    TuneError : bad settings, a results file that exists without ``resume`` (or is
+        missing with it), or a resume with different settings.
+    KeyboardInterrupt : on Ctrl-C; the finished trials are in the results file.
+    """
+    workers = _positive_int("workers", workers)
+    target = Path(folder)
+    sizes = _split_sizes(split)
+    for name in ("X_train", "X_val", "X_test"):
+        dtype = getattr(split, name).dtype
+        if dtype != settings.space.dtype:
+            raise TuneError(
+                f"{name} is {dtype} but the search uses {settings.space.dtype}; "
+                f"load the data with dtype={settings.space.dtype!r}"
+            )
+    if resume:
+        saved, saved_sizes = _read_search_file(target)
+        check_same_search(saved, settings, os.fspath(target / SEARCH_FILE))
+        if saved_sizes != sizes:
+            raise TuneError(
+                f"cannot resume: the search in {target} ran on a split of sizes {saved_sizes}, "
+                f"this data has {sizes}"
+            )
+    elif (target / RESULTS_FILE).exists():
+        raise TuneError(
+            f"{target / RESULTS_FILE} exists; resume that search or choose a new folder"
+        )
+    num_train = sizes["num_training"]
+    trials = sample_trials(settings.space, settings.seed, settings.num_trials, num_train)
+    target.mkdir(parents=True, exist_ok=True)
+    log, previous = TrialLog.open(target / RESULTS_FILE, resume)
+    with log:
+        _check_previous(previous, settings, num_train, log.path)
+        write_json_atomic(target / SEARCH_FILE, {"settings": settings.to_dict(), "data": sizes})
+        done = {result.trial.trial_id for result in previous}
+        jobs = [
+            TrialJob(trial, trial.train_config(settings.space, **sizes), settings.patience,
+                     settings.target_acc)
+            for trial in trials if trial.trial_id not in done
+        ]
+        results = list(previous)
+        enabled = sys.stderr.isatty() if progress is None else progress
+        with tqdm(
+            total=len(trials), initial=len(trials) - len(jobs), unit="trial", desc="trials",
+            disable=not enabled, dynamic_ncols=True, file=sys.stderr,
+        ) as bar:
+
+            def handle(result: TrialResult) -> None:
+                log.append(result)
+                results.append(result)
+                best = best_result(results)
+                if best is not None:
+                    bar.set_postfix(best_val_acc=f"{best.val_acc:.4f}", refresh=False)
+                bar.update(1)
+                if on_result is not None:
+                    on_result(result)
+
+            _execute(jobs, split, workers, handle)
+    return results
+
+
+def write_summary(
+    folder: str | os.PathLike[str], results: Sequence[TrialResult], top: int = 10
+) -> str:
+    """Write ``search.png`` and ``leaderboard.txt`` into ``folder``; return the leaderboard."""
+    target = Path(folder)
+    board = leaderboard(results, top)
+    write_text_atomic(target / LEADERBOARD_FILE, board + "\n")
+    plot_search(results, target / PLOT_FILE)
+    return board

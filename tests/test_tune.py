@@ -1,0 +1,428 @@
+"""``minigrad tune``: reproducible trials, streamed results, divergence, interrupt and resume."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from fake_cifar import write_fake_cifar
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minigrad.cli import main
+from minigrad.tune import RESULTS_FILE, SearchSettings, run_search, write_summary
+from minigrad.tune_results import (
+    COLUMNS,
+    TrialLog,
+    TrialResult,
+    best_result,
+    leaderboard,
+    read_results,
+    result_row,
+)
+from minigrad.tune_space import (
+    LR_FAMILIES,
+    SearchSpace,
+    Trial,
+    TuneError,
+    sample_trials,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _split(num_train: int = 120, width: int = 12, seed: int = 0) -> SimpleNamespace:
+    """Random rows whose label is the arg-max of a few features: learnable, and fast."""
+    rng = np.random.default_rng(seed)
+
+    def rows(n: int) -> tuple[np.ndarray, np.ndarray]:
+        X = rng.standard_normal((n, width)).astype(np.float32)
+        return X, np.argmax(X[:, :10], axis=1)
+
+    (X_train, y_train), (X_val, y_val), (X_test, y_test) = rows(num_train), rows(40), rows(40)
+    return SimpleNamespace(X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val,
+                           X_test=X_test, y_test=y_test)
+
+
+SMALL = SearchSpace(num_iters=(20, 40), batch_sizes=(10, 20), std=0.1)
+
+
+# ------------------------------------------------------------------ the search space
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"lr_sgd": (-1e-3, 1e-2)}, "lr_sgd must be finite numbers > 0"),
+        ({"lr_adaptive": (1e-2, 1e-4)}, "lr_adaptive must be LOW <= HIGH"),
+        ({"reg": (0.0, 1.0)}, "reg must be finite numbers > 0"),
+        ({"reg": (-0.5, 1.0)}, "reg must be finite numbers > 0"),
+        ({"lr_decay": (0.9, 1.5)}, r"lr_decay must be finite numbers > 0 and <= 1"),
+        ({"optimizers": ("adam", "lbfgs")}, "unknown optimizer 'lbfgs'"),
+        ({"optimizers": ()}, "at least one optimiser"),
+        ({"batch_sizes": (100, 0)}, "batch_sizes must be positive integers"),
+        ({"num_iters": (0, 10)}, "num_iters must be positive integers"),
+        ({"num_epochs": (5, 2)}, "num_epochs must be LOW <= HIGH"),
+        ({"hidden_size": -3}, "hidden_size must be a positive integer"),
+        ({"sampling": "random"}, "unknown sampling 'random'"),
+    ],
+)
+def test_bad_search_space_is_named(kwargs: dict, message: str) -> None:
+    with pytest.raises(TuneError, match=message):
+        SearchSpace(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_trials": 0}, "num_trials must be a positive integer"),
+        ({"seed": -1}, "seed must be an integer >= 0"),
+        ({"patience": 0}, "patience must be a positive integer"),
+        ({"target_acc": 1.5}, r"target_acc must be in \(0, 1\]"),
+    ],
+)
+def test_bad_search_settings_are_named(kwargs: dict, message: str) -> None:
+    with pytest.raises(TuneError, match=message):
+        SearchSettings(**kwargs)
+
+
+@given(seed=st.integers(0, 2**32 - 1), epochs=st.booleans())
+def test_trials_are_reproducible_in_range_and_prefix_stable(seed: int, epochs: bool) -> None:
+    space = SearchSpace(num_epochs=(2, 5) if epochs else None)
+    trials = sample_trials(space, seed, 12, num_train=1000)
+    assert trials == sample_trials(space, seed, 12, num_train=1000)
+    assert trials[:5] == sample_trials(space, seed, 5, num_train=1000)  # more trials: same first
+    assert [t.trial_id for t in trials] == list(range(12))
+    for trial in trials:
+        low, high = space.lr_range(trial.optimizer)
+        assert low <= trial.learning_rate <= high * (1 + 1e-12)
+        assert space.reg[0] <= trial.reg <= space.reg[1] * (1 + 1e-12)
+        assert space.lr_decay[0] <= trial.lr_decay <= space.lr_decay[1]
+        assert trial.batch_size in space.batch_sizes
+        if epochs:
+            assert trial.num_epochs is not None and 2 <= trial.num_epochs <= 5
+            assert trial.num_iters == trial.num_epochs * (1000 // trial.batch_size)
+        else:
+            assert trial.num_epochs is None and 1000 <= trial.num_iters <= 4000
+
+
+def test_learning_rates_follow_the_optimizer_family() -> None:
+    trials = sample_trials(SearchSpace(), 0, 200, num_train=1000)
+    for family, (low, high) in {"sgd": (1e-4, 3e-3), "momentum": (3e-5, 1e-3),
+                                "adaptive": (1e-4, 1e-2)}.items():
+        rates = [t.learning_rate for t in trials if LR_FAMILIES[t.optimizer] == family]
+        assert rates and low <= min(rates) and max(rates) <= high
+    assert {t.optimizer for t in trials} == set(LR_FAMILIES)
+    # Log-uniform: about half the draws below the geometric midpoint.
+    adaptive = [t.learning_rate for t in trials if LR_FAMILIES[t.optimizer] == "adaptive"]
+    assert 0.3 < np.mean(np.array(adaptive) < 1e-3) < 0.7
+
+
+def test_changing_one_range_changes_only_that_setting() -> None:
+    before = sample_trials(SearchSpace(), 3, 10, num_train=1000)
+    after = sample_trials(SearchSpace(reg=(0.05, 0.5)), 3, 10, num_train=1000)
+    for old, new in zip(before, after, strict=True):
+        assert (old.optimizer, old.learning_rate, old.batch_size, old.seed) == (
+            new.optimizer, new.learning_rate, new.batch_size, new.seed)
+        assert 0.05 <= new.reg <= 0.5 + 1e-12
+
+
+# ------------------------------------------------------------------ the results file
+
+
+def _result(
+    trial_id: int, status: str = "ok", val_acc: float | None = 0.1 + 0.01 / 3
+) -> TrialResult:
+    trial = Trial(trial_id, "adam", 1e-3 / 7, 0.1 / 3, 0.95, 200, 1000, None, 12345)
+    return TrialResult(trial, status, val_acc=val_acc, best_val_acc=val_acc, train_acc=0.5,
+                       iterations=1000, seconds=1 / 3, iters_to_target=None,
+                       message="" if status == "ok" else "boom,\n with \"quotes\"")
+
+
+def test_results_round_trip_exactly(tmp_path: Path) -> None:
+    log, previous = TrialLog.open(tmp_path / "t.csv", resume=False)
+    assert previous == []
+    written = [_result(0), _result(1, "diverged", None), _result(2, "failed", None)]
+    with log:
+        for result in written:
+            log.append(result)
+    back = read_results(tmp_path / "t.csv")
+    assert [r.trial for r in back] == [r.trial for r in written]
+    assert back[0] == written[0]
+    assert back[2].message == 'boom, with "quotes"'  # one line per trial
+    header = (tmp_path / "t.csv").read_text().splitlines()[0]
+    assert header.split(",") == list(COLUMNS)
+
+
+def test_a_torn_last_row_is_dropped_on_resume(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    log, _ = TrialLog.open(path, resume=False)
+    with log:
+        log.append(_result(0))
+    with open(path, "a") as file:  # killed in the middle of writing trial 1
+        file.write(",".join(result_row(_result(1)))[:20])
+    log, previous = TrialLog.open(path, resume=True)
+    with log:
+        assert [r.trial.trial_id for r in previous] == [0]
+        log.append(_result(1))
+    assert [r.trial.trial_id for r in read_results(path)] == [0, 1]
+
+
+def test_bad_results_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(TuneError, match="nothing to resume"):
+        TrialLog.open(tmp_path / "none.csv", resume=True)
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(TuneError, match="not a results file"):
+        TrialLog.open(tmp_path / "other.csv", resume=True)
+    with pytest.raises(TuneError, match="exists; pass --resume"):
+        TrialLog.open(tmp_path / "other.csv", resume=False)
+    path = tmp_path / "dup.csv"
+    log, _ = TrialLog.open(path, resume=False)
+    with log:
+        log.append(_result(4))
+        log.append(_result(4))
+    with pytest.raises(TuneError, match="line 3: trial 4 appears twice"):
+        read_results(path)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], lines[1].replace(",ok,", ",great,")]) + "\n")
+    with pytest.raises(TuneError, match="line 2: status 'great'"):
+        read_results(path)
+
+
+def test_leaderboard_ranks_by_validation_accuracy() -> None:
+    results = [_result(0, val_acc=0.3), _result(1, val_acc=0.5), _result(2, "diverged", None),
+               _result(3, val_acc=0.5)]
+    assert best_result(results) == results[1]  # ties: the lower trial id
+    board = leaderboard(results, top=2).splitlines()
+    assert board[1].split()[:2] == ["1", "1"] and board[2].split()[:2] == ["2", "3"]
+    assert len(board) == 4
+    assert board[-1] == "4 trials: 3 ok, 1 diverged, 0 failed"
+
+
+# ------------------------------------------------------------------ running a search
+
+
+def test_a_diverging_trial_is_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
+    space = SearchSpace(optimizers=("sgd", "adam"), lr_sgd=(1e8, 1e8), num_iters=(20, 40),
+                        batch_sizes=(20,), std=0.1)
+    results = run_search(_split(), SearchSettings(space, num_trials=6, seed=0), tmp_path,
+                         progress=False)
+    statuses = {(r.trial.optimizer, r.status) for r in results}
+    assert statuses == {("sgd", "diverged"), ("adam", "ok")}
+    for r in results:
+        if r.status == "diverged":
+            assert r.val_acc is None and "diverged" in r.message
+        else:
+            assert r.val_acc is not None and 0 <= r.val_acc <= 1 and r.iterations > 0
+    assert len(read_results(tmp_path / RESULTS_FILE)) == 6
+    board = write_summary(tmp_path, results)
+    assert "diverged" in board.splitlines()[-1]
+    assert (tmp_path / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "leaderboard.txt").read_text().strip() == board
+
+
+def test_a_failing_trial_is_recorded_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import minigrad.tune_workers as workers
+
+    real_training = workers.run_training
+
+    def flaky(config: object, split: object, callbacks: object) -> object:
+        if config.optimizer == "rmsprop":  # type: ignore[attr-defined]
+            raise MemoryError("out of memory in this trial")
+        return real_training(config, split, callbacks)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(workers, "run_training", flaky)
+    results = run_search(_split(), SearchSettings(SMALL, num_trials=4), tmp_path, progress=False)
+    assert {r.status for r in results if r.trial.optimizer == "rmsprop"} == {"failed"}
+    assert {r.status for r in results if r.trial.optimizer != "rmsprop"} == {"ok"}
+    failed = next(r for r in results if r.status == "failed")
+    assert failed.message == "MemoryError: out of memory in this trial"
+
+
+def test_data_of_another_dtype_is_refused_before_any_trial(tmp_path: Path) -> None:
+    split = _split()
+    split.X_val = split.X_val.astype(np.float64)
+    with pytest.raises(TuneError, match="X_val is float64 but the search uses float32"):
+        run_search(split, SearchSettings(SMALL, num_trials=2), tmp_path, progress=False)
+    assert not (tmp_path / RESULTS_FILE).exists()
+
+
+def test_target_accuracy_and_patience_are_recorded(tmp_path: Path) -> None:
+    space = SearchSpace(optimizers=("adam",), lr_adaptive=(1e-2, 1e-2), num_iters=(300, 300),
+                        batch_sizes=(20,), std=0.1)
+    settings = SearchSettings(space, num_trials=1, target_acc=0.3, patience=2)
+    (result,) = run_search(_split(), settings, tmp_path, progress=False)
+    assert result.iters_to_target is not None and result.iters_to_target % 6 == 0
+    assert result.seconds_to_target is not None and 0 < result.seconds_to_target <= result.seconds
+    assert result.iterations < 300  # patience ended it early
+
+
+def test_parallel_workers_give_the_same_results(tmp_path: Path) -> None:
+    split, settings = _split(), SearchSettings(SMALL, num_trials=4, seed=1)
+    serial = run_search(split, settings, tmp_path / "serial", workers=1, progress=False)
+    parallel = run_search(split, settings, tmp_path / "parallel", workers=2, progress=False)
+    by_id = {r.trial.trial_id: r for r in parallel}
+    assert sorted(by_id) == [0, 1, 2, 3]
+    for r in serial:
+        assert (by_id[r.trial.trial_id].status, by_id[r.trial.trial_id].val_acc) == (
+            r.status, r.val_acc)
+
+
+def test_an_interrupted_search_resumes_without_losing_or_rerunning_trials(tmp_path: Path) -> None:
+    split, settings = _split(), SearchSettings(SMALL, num_trials=7, seed=2)
+    seen: list[int] = []
+
+    def interrupt_after_three(result: TrialResult) -> None:
+        seen.append(result.trial.trial_id)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search(split, settings, tmp_path, progress=False, on_result=interrupt_after_three)
+    first = read_results(tmp_path / RESULTS_FILE)
+    assert [r.trial.trial_id for r in first] == seen == [0, 1, 2]
+
+    rerun: list[int] = []
+    results = run_search(split, settings, tmp_path, resume=True, progress=False,
+                         on_result=lambda r: rerun.append(r.trial.trial_id))
+    assert rerun == [3, 4, 5, 6]
+    final = read_results(tmp_path / RESULTS_FILE)
+    assert sorted(r.trial.trial_id for r in final) == list(range(7))
+    assert final[:3] == first  # the finished rows are untouched
+    assert results == final
+    # Extending the search runs only the new trials.
+    more: list[int] = []
+    run_search(split, SearchSettings(SMALL, num_trials=9, seed=2), tmp_path, resume=True,
+               progress=False, on_result=lambda r: more.append(r.trial.trial_id))
+    assert more == [7, 8]
+
+
+def test_resume_refuses_other_settings_or_data(tmp_path: Path) -> None:
+    split, settings = _split(), SearchSettings(SMALL, num_trials=2, seed=0)
+    run_search(split, settings, tmp_path, progress=False)
+    with pytest.raises(TuneError, match=r"space.reg, seed differ"):
+        run_search(split, SearchSettings(SearchSpace(num_iters=(20, 40), batch_sizes=(10, 20),
+                                                     std=0.1, reg=(0.1, 0.2)), 2, seed=1),
+                   tmp_path, resume=True, progress=False)
+    with pytest.raises(TuneError, match="ran on a split of sizes"):
+        run_search(_split(num_train=100), settings, tmp_path, resume=True, progress=False)
+    with pytest.raises(TuneError, match="exists; resume that search"):
+        run_search(split, settings, tmp_path, progress=False)
+    with pytest.raises(TuneError, match="search.json is missing"):
+        run_search(split, settings, tmp_path / "elsewhere", resume=True, progress=False)
+
+
+def test_resume_refuses_a_results_file_edited_to_other_trials(tmp_path: Path) -> None:
+    split, settings = _split(), SearchSettings(SMALL, num_trials=2, seed=0)
+    run_search(split, settings, tmp_path, progress=False)
+    path = tmp_path / RESULTS_FILE
+    rows = list(csv.reader(path.read_text().splitlines()))
+    rows[1][COLUMNS.index("reg")] = "0.5"
+    path.write_text("\n".join(",".join(row) for row in rows) + "\n")
+    with pytest.raises(TuneError, match="was drawn with other settings"):
+        run_search(split, settings, tmp_path, resume=True, progress=False)
+
+
+# ------------------------------------------------------------------ the command line
+
+
+@pytest.fixture(scope="module")
+def fake_cifar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fake_cifar(tmp_path_factory.mktemp("cifar"), num_cases_per_batch=30).root
+
+
+def _tune_args(data: Path, out: Path, trials: int, iters: str = "60 80") -> list[str]:
+    return [
+        "tune", "--data-dir", str(data), "--out", str(out), "--trials", str(trials),
+        "--num-training", "120", "--num-validation", "20", "--num-test", "20",
+        "--num-iters", *iters.split(), "--batch-sizes", "20", "--std", "0.01",
+        "--optimizers", "adam", "sgd", "--workers", "1", "--quiet",
+    ]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_cli_tune_writes_results_plot_and_the_best_run_folder(
+    fake_cifar: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], workers: str
+) -> None:
+    out = tmp_path / "search"
+    assert main([*_tune_args(fake_cifar, out, 3, "10 15"), "--workers", workers]) == 0
+    printed = capsys.readouterr().out
+    results = read_results(out / RESULTS_FILE)
+    assert len(results) == 3
+    best = best_result(results)
+    assert best is not None
+    assert "3 trials:" in printed and f"best-trial-{best.trial.trial_id:04d}" in printed
+    run_dir = out / f"best-trial-{best.trial.trial_id:04d}"
+    for name in ("config.json", "weights.npz", "metrics.json", "history.csv"):
+        assert (run_dir / name).is_file()
+    import json
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["val_acc"] == best.val_acc  # the retrained net is the trial's net
+    assert (out / "search.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--lr-sgd", "-0.001", "0.01"], "lr_sgd must be finite numbers > 0"),
+        (["--reg", "-0.1", "1"], "reg must be finite numbers > 0"),
+        (["--workers", "0"], "--workers must be a positive integer"),
+        (["--trials", "0"], "num_trials must be a positive integer"),
+    ],
+)
+def test_cli_bad_options_are_named(
+    fake_cifar: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str],
+    message: str,
+) -> None:
+    assert main(_tune_args(fake_cifar, tmp_path / "s", 2) + extra) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_resume_needs_out(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tune", "--resume"]) == 2
+    assert "--resume needs --out" in capsys.readouterr().err
+    assert main(["tune", "--optimizers", "lbfgs"]) == 2
+    assert "invalid choice: 'lbfgs'" in capsys.readouterr().err
+
+
+def test_a_killed_cli_search_resumes_every_trial_exactly_once(
+    fake_cifar: Path, tmp_path: Path
+) -> None:
+    out, trials = tmp_path / "search", 20
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "MPLBACKEND": "Agg"}
+    args = [sys.executable, "-m", "minigrad", *_tune_args(fake_cifar, out, trials, "100 150"),
+            "--no-save-best"]
+    process = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    csv_path, deadline = out / RESULTS_FILE, time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if csv_path.exists() and csv_path.read_text().count("\n") >= 1 + 3:
+                break
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)  # no chance to clean up
+    finally:
+        process.wait(timeout=30)
+    before = read_results(csv_path)
+    assert 3 <= len(before) < trials, process.stderr.read().decode()  # type: ignore[union-attr]
+
+    resumed = subprocess.run([*args, "--resume"], cwd=REPO, env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    after = read_results(csv_path)
+    ids = [r.trial.trial_id for r in after]
+    assert sorted(ids) == list(range(trials))  # every trial exactly once
+    assert after[: len(before)] == before  # the finished ones were not run again
+    assert f"{trials} trials:" in resumed.stdout
