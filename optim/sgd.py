@@ -12,6 +12,7 @@ the learning rate mid-run does not rescale the accumulated velocity.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ def sgd_update(
     lr: float,
     momentum: float = 0.0,
     nesterov: bool = False,
+    scratch: Array | None = None,
 ) -> None:
     """One SGD step on one array, in place.
 
@@ -44,16 +46,18 @@ def sgd_update(
         Learning rate and momentum coefficient ``mu``.
     nesterov : bool
         Use the Nesterov form ``p -= lr * (g + mu * v)``.
+    scratch : ndarray, shape (*S), optional
+        Work array for :func:`~optim.kernels.axpy` (no temporary is allocated with it).
     """
     if velocity is None:
-        axpy(-lr, grad, param)  # one fused BLAS pass, no temporary
+        axpy(-lr, grad, param, scratch)
         return
-    axpby(1.0, grad, momentum, velocity)
+    axpby(1.0, grad, momentum, velocity, scratch)
     if nesterov:
-        axpy(-lr, grad, param)
-        axpy(-lr * momentum, velocity, param)
+        axpy(-lr, grad, param, scratch)
+        axpy(-lr * momentum, velocity, param, scratch)
     else:
-        axpy(-lr, velocity, param)
+        axpy(-lr, velocity, param, scratch)
 
 
 class SGD(Optimizer):
@@ -70,10 +74,17 @@ class SGD(Optimizer):
 
     Notes
     -----
-    State: ``velocity`` (shape and dtype of the parameter) when ``momentum > 0``.
+    State: ``velocity`` (shape and dtype of the parameter) when ``momentum > 0``. A scratch
+    array per parameter (not part of the state) keeps large updates free of temporaries.
+
+    Plain SGD (no momentum) also offers a fast path to a training loop: the update is the
+    gradient times ``-lr``, so the loop may backpropagate the loss gradient times
+    :meth:`gradient_scale` and finish with :meth:`apply_scaled_gradients`; the big weight-gradient
+    products then yield the update directly, with no separate pass to scale it.
     """
 
     name = "sgd"
+    needs_scratch = True  # for axpy on arrays too large for single-threaded BLAS
 
     def __init__(
         self, learning_rate: float | Schedule = 1e-3, momentum: float = 0.0, nesterov: bool = False
@@ -103,4 +114,50 @@ class SGD(Optimizer):
             lr=lr,
             momentum=self.momentum,
             nesterov=self.nesterov,
+            scratch=scratch,
         )
+
+    def gradient_scale(self) -> float | None:
+        """``-learning_rate`` when this step is exactly ``param += -lr * grad``, else None.
+
+        It is for plain SGD (no momentum): backpropagating the loss gradient times this scale
+        gives every parameter its update, to be applied with :meth:`apply_scaled_gradients`.
+        """
+        return None if self.momentum else -self.learning_rate
+
+    def apply_scaled_gradients(
+        self,
+        params: Mapping[str, Array],
+        updates: Mapping[str, Array],
+        decay: Mapping[str, float] | None = None,
+    ) -> None:
+        """Finish a step from gradients already multiplied by :meth:`gradient_scale`.
+
+        Equal to :meth:`step` on the unscaled gradients: ``param *= decay[k]`` (if given for
+        ``k``), then ``param += updates[k]``, in place. L2 regularisation ``reg`` of a weight is
+        its decay ``1 - lr * reg``: ``p - lr * (g + reg * p) == (1 - lr * reg) * p - lr * g``.
+
+        Parameters
+        ----------
+        params : Mapping[str, ndarray]
+            Updated in place.
+        updates : Mapping[str, ndarray]
+            Same keys and shapes: ``-lr`` times the gradient (without the L2 term).
+        decay : Mapping[str, float], optional
+            Factors for some parameters (the L2-regularised weights).
+
+        Raises
+        ------
+        ValueError
+            If this SGD has momentum, or the arguments do not match (nothing is updated).
+        """
+        if self.momentum:
+            raise ValueError("apply_scaled_gradients is for plain SGD; this one has momentum")
+        self._check_step_args(params, updates)
+        self.step_count += 1
+        decay = {} if decay is None else decay
+        for key, param in params.items():
+            factor = decay.get(key, 1.0)
+            if factor != 1.0:
+                np.multiply(param, factor, out=param)
+            np.add(param, updates[key], out=param)
