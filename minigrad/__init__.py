@@ -1,7 +1,14 @@
 """minigrad: a small, readable, gradient-checked neural-network framework in NumPy."""
 
 from minigrad.affine import Affine
-from minigrad.callbacks import Callback, PrintLoss
+from minigrad.callbacks import Callback, PrintLoss, TimeToAccuracy
+from minigrad.checkpoint import (
+    CheckpointError,
+    PeriodicCheckpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from minigrad.early_stopping import EarlyStopping
 from minigrad.evaluation import accuracy, predict_labels
 from minigrad.gradcheck import (
     GradientMismatch,
@@ -15,6 +22,7 @@ from minigrad.gradcheck import (
 )
 from minigrad.history import History
 from minigrad.initializers import he_normal, normal
+from minigrad.keep_best import KeepBest
 from minigrad.layer import Layer
 from minigrad.regularization import add_l2_gradients, l2_penalty
 from minigrad.relu import ReLU
@@ -27,14 +35,19 @@ __version__ = "0.1.0"
 __all__ = [
     "Affine",
     "Callback",
+    "CheckpointError",
     "DivergenceError",
+    "EarlyStopping",
     "GradientMismatch",
     "History",
+    "KeepBest",
     "Layer",
+    "PeriodicCheckpoint",
     "PrintLoss",
     "ReLU",
     "Sequential",
     "SoftmaxCrossEntropy",
+    "TimeToAccuracy",
     "Trainer",
     "accuracy",
     "add_l2_gradients",
@@ -46,8 +59,10 @@ __all__ = [
     "eval_numerical_gradient_array",
     "he_normal",
     "l2_penalty",
+    "load_checkpoint",
     "normal",
     "predict_labels",
     "rel_error",
+    "save_checkpoint",
     "softmax_cross_entropy",
 ]
