@@ -14,15 +14,16 @@ product           shapes                              MFLOP
 ================  ==================================  =========================
 
 The floor is the time of these products, each timed on its own at its shape and dtype
-with ``W1`` stored as the workbook stores it, (H, D) row-major (operands hot in cache,
-outputs preallocated: the machine's best rate for them), plus the gather at the memory
-bandwidth of a large ``np.copyto``: gathering B rows moves as many bytes as copying them,
-so it takes at least ``B * D * itemsize`` bytes at the copy's rate. Everything else an
-iteration does (biases, ReLU, softmax, L2, the update, Python) is overhead above the floor.
+(operands hot in cache, outputs preallocated: the machine's best rate for them), plus
+the gather at the memory bandwidth of a large ``np.copyto``: gathering B rows moves as
+many bytes as copying them, so it takes at least ``B * D * itemsize`` bytes at the copy's
+rate. Everything else an iteration does (biases, ReLU, softmax, L2, the update, Python) is
+overhead above the floor.
 
-For reference the two big products are also timed with ``W1`` stored transposed, (D, H)
-row-major (what a column-major ``W1`` of shape (H, D) is in memory): OpenBLAS runs them
-faster in that orientation at float32.
+The two big products are timed with ``W1`` stored both ways: (H, D) row-major, as the
+workbook stores it, and (D, H) row-major (what a column-major ``W1`` of shape (H, D) is in
+memory, minigrad's float32 layout). The floor takes the faster of the two in each block, so
+it does not flatter whichever layout minigrad happens to use.
 """
 
 from __future__ import annotations

@@ -12,11 +12,12 @@ __all__ = ["l2_penalty", "add_l2_gradients"]
 def l2_penalty(weights: Iterable[np.ndarray], reg: float) -> float:
     """``0.5 * reg * sum(W**2)`` over the given weights (biases are not passed in).
 
-    ``np.vdot`` sums the squares without a temporary array.
+    ``np.vdot`` sums the squares without a temporary array (of a flat view in memory
+    order: ``np.vdot`` would copy a column-major weight to flatten it row-major).
     """
     if reg == 0:
         return 0.0
-    return 0.5 * reg * sum(float(np.vdot(w, w)) for w in weights)
+    return 0.5 * reg * sum(float(np.vdot(w.ravel("K"), w.ravel("K"))) for w in weights)
 
 
 def add_l2_gradients(

@@ -38,8 +38,9 @@ class DivergenceError(FloatingPointError):
 def _all_finite(arrays: Iterable[np.ndarray]) -> bool:
     # One reduction per array: a NaN or inf anywhere makes the squared norm non-finite (so
     # does a norm beyond the dtype's range: divergence too). np.vdot is a single pass without
-    # a temporary, 2.5x faster than np.sum on a (50, 3072) float32 array.
-    return all(math.isfinite(float(np.vdot(a, a))) for a in arrays)
+    # a temporary, 2.5x faster than np.sum on a (50, 3072) float32 array; ravel("K") is a
+    # flat view of a contiguous array in either order (a column-major one would be copied).
+    return all(math.isfinite(float(np.vdot(a.ravel("K"), a.ravel("K")))) for a in arrays)
 
 
 def _gradient_scale(optimizer: Any) -> float | None:

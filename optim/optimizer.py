@@ -12,7 +12,7 @@ import numbers
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -71,8 +71,8 @@ class Optimizer(ABC):
     step_count : int
         Number of :meth:`step` calls so far (Adam's bias correction uses it).
     state : dict[str, dict[str, ndarray]]
-        Per-parameter slots (e.g. ``state["W1"]["velocity"]``), each with the parameter's shape
-        and dtype, created on the first step that sees the parameter.
+        Per-parameter slots (e.g. ``state["W1"]["velocity"]``), each with the parameter's shape,
+        dtype and memory order, created on the first step that sees the parameter.
 
     Notes
     -----
@@ -144,14 +144,14 @@ class Optimizer(ABC):
         for key, param in params.items():
             state = self.state.get(key)
             if state is None:
-                state = self.state[key] = {
-                    slot: np.zeros(param.shape, param.dtype) for slot in self.slots
-                }
+                # zeros_like: the state takes the parameter's memory order too (a column-major
+                # weight with row-major state would make every update a transposing pass).
+                state = self.state[key] = {slot: np.zeros_like(param) for slot in self.slots}
             scratch = None
             if self.needs_scratch:
                 scratch = self._scratch.get(key)
                 if scratch is None or scratch.shape != param.shape or scratch.dtype != param.dtype:
-                    scratch = self._scratch[key] = np.empty(param.shape, param.dtype)
+                    scratch = self._scratch[key] = np.empty_like(param)
             self._update(param, grads[key], state, scratch, lr)
 
     def _check_step_args(self, params: Mapping[str, Array], grads: Mapping[str, Array]) -> None:
@@ -252,7 +252,11 @@ class Optimizer(ABC):
             for slot, value in loaded.items():
                 target = current.get(slot)
                 if target is None or target.shape != value.shape or target.dtype != value.dtype:
-                    target = np.array(value, order="C", copy=True)
+                    # in the parameter's memory order, like the state step() creates
+                    order: Literal["C", "F"] = "C"
+                    if params is not None and _column_major(params[key]):
+                        order = "F"
+                    target = np.array(value, order=order, copy=True)
                 else:
                     np.copyto(target, value)  # keep arrays others may hold a reference to
                 self.state[key][slot] = target
@@ -260,6 +264,10 @@ class Optimizer(ABC):
     def __repr__(self) -> str:
         args = {"learning_rate": self.schedule, **self._hyperparameters()}
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
+
+
+def _column_major(array: np.ndarray) -> bool:
+    return bool(array.flags.f_contiguous and not array.flags.c_contiguous)
 
 
 def _checked_slots(
