@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 from optim.adaptive import Adagrad, Adam, RMSProp
+from optim.names import lookup
 from optim.optimizer import Optimizer
 from optim.sgd import SGD
 
@@ -36,13 +37,7 @@ def make_optimizer(name: str, **kwargs: Any) -> Optimizer:
     ValueError
         For an unknown name (the message lists the known ones) or invalid arguments.
     """
-    try:
-        factory = OPTIMIZERS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown optimizer {name!r}; known optimizers: {', '.join(sorted(OPTIMIZERS))}"
-        ) from None
-    return factory(**kwargs)
+    return lookup(OPTIMIZERS, name, "optimizer")(**kwargs)
 
 
 def optimizer_from_state_dict(

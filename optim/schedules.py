@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
+from optim.names import lookup
+
 
 def _real(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -161,13 +163,7 @@ def make_schedule(name: str, **kwargs: Any) -> Schedule:
     ValueError
         For an unknown name (the message lists the known ones) or invalid arguments.
     """
-    try:
-        cls = SCHEDULES[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown schedule {name!r}; known schedules: {', '.join(sorted(SCHEDULES))}"
-        ) from None
-    return cls(**kwargs)
+    return lookup(SCHEDULES, name, "schedule")(**kwargs)
 
 
 def schedule_from_dict(data: dict[str, Any]) -> Schedule:
