@@ -17,6 +17,8 @@ random order so every contender sees the same machine, it times:
   the workbook, and the same code on float32 data for reference;
 * PyTorch on the CPU at float32 and float64 when it is installed, with as many threads as
   NumPy's BLAS (``benchmarks/torch_baseline.py``);
+* the fastest iteration we could write in NumPy, with no framework and no checks
+  (``benchmarks/minimal_numpy.py``): how far any NumPy implementation is from the floor;
 * the floor (``benchmarks/floor.py``): the five matrix products at their shapes plus the
   200-row gather at the measured memory bandwidth.
 
@@ -53,6 +55,7 @@ from benchmarks.harness import (  # noqa: E402
     stamped,
     time_interleaved,
 )
+from benchmarks.minimal_numpy import MinimalNet  # noqa: E402
 from benchmarks.plain_numpy import WorkbookNet  # noqa: E402
 from benchmarks.torch_baseline import make_torch_step, torch_version  # noqa: E402
 from minigrad import Callback, Trainer  # noqa: E402
@@ -65,6 +68,7 @@ LEARNING_RATE, DECAY, REG = 4e-4, 0.95, 0.3  # the workbook's best configuration
 MINIGRAD32, MINIGRAD64 = "minigrad float32", "minigrad float64"
 PLAIN64, PLAIN32 = "plain NumPy float64 (workbook)", "plain NumPy float32 (same code)"
 TORCH32, TORCH64 = "PyTorch CPU float32", "PyTorch CPU float64"
+MINIMAL32, MINIMAL64 = "minimal NumPy float32 (no checks)", "minimal NumPy float64 (no checks)"
 
 CLEAN_LIMIT = 0.05  # a block is clean when other processes took at most 5% of the CPUs' time
 
@@ -128,6 +132,12 @@ def plain_numpy_runner(X: np.ndarray, y: np.ndarray) -> Runner:
     net = WorkbookNet(X.shape[1], HIDDEN, CLASSES)
     net.params = {name: value.astype(X.dtype) for name, value in net.params.items()}
     return stamped(lambda: net.train_step(X, y, LEARNING_RATE, REG, BATCH))
+
+
+def minimal_numpy_runner(X: np.ndarray, y: np.ndarray) -> Runner:
+    net = MinimalNet(X, y, HIDDEN, CLASSES, learning_rate=LEARNING_RATE, reg=REG,
+                     batch_size=BATCH)
+    return stamped(net.step)
 
 
 def blas_threads() -> int:
@@ -215,6 +225,8 @@ def run(settings: Settings, *, with_torch: bool = True, out: TextIO = sys.stdout
         Timed(MINIGRAD64, minigrad_runner(X64, y)),
         Timed(PLAIN64, plain_numpy_runner(X64, y)),
         Timed(PLAIN32, plain_numpy_runner(X32, y)),
+        Timed(MINIMAL32, minimal_numpy_runner(X32, y)),
+        Timed(MINIMAL64, minimal_numpy_runner(X64, y)),
     ]
     for name, X in ((TORCH32, X32), (TORCH64, X64)):
         step: Callable[[], float] | None = None
@@ -248,7 +260,7 @@ def run(settings: Settings, *, with_torch: bool = True, out: TextIO = sys.stdout
     say()
     say(blocks_note)
     say(f"  {'ms per iteration':<40} {'median':>8} {'min':>8} {'max':>8}")
-    timed = [MINIGRAD32, MINIGRAD64, PLAIN64, PLAIN32, TORCH32, TORCH64]
+    timed = [MINIGRAD32, MINIGRAD64, PLAIN64, PLAIN32, MINIMAL32, MINIMAL64, TORCH32, TORCH64]
     for name in timed:
         if name in stats:
             say(_row(name, stats[name]))
@@ -289,6 +301,12 @@ def run(settings: Settings, *, with_torch: bool = True, out: TextIO = sys.stdout
                         stats[PLAIN64], 0.9))
     references = [
         Check("   minigrad float64 / floor float64", stats[MINIGRAD64], floor_stats["float64"],
+              math.inf),
+        Check("   minimal NumPy float32 / floor float32", stats[MINIMAL32],
+              floor_stats["float32"], math.inf),
+        Check("   minigrad float32 / minimal NumPy float32", stats[MINIGRAD32], stats[MINIMAL32],
+              math.inf),
+        Check("   minigrad float64 / minimal NumPy float64", stats[MINIGRAD64], stats[MINIMAL64],
               math.inf),
         Check("   plain NumPy float32 / floor float32", stats[PLAIN32], floor_stats["float32"],
               math.inf),

@@ -12,7 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # benchmarks/ lives in the repository, it is not installed
     sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
 from benchmarks import iteration as benchmark  # noqa: E402
+from benchmarks.minimal_numpy import MinimalNet  # noqa: E402
+from minigrad import Trainer  # noqa: E402
+from models import two_layer_net  # noqa: E402
+from optim import SGD  # noqa: E402
 
 ROW = r"\s+\d+\.\d{3}\s+\d+\.\d{3}\s+\d+\.\d{3}"  # median, min, max
 CHECK = r"\s+\d+\.\d{3}\s+\d+\.\d{3}\s+\d+\.\d{3}\s+<=? [\d.]+\s+(PASS|FAIL)"
@@ -32,6 +39,7 @@ def test_quick_run_prints_the_table_and_the_checks() -> None:
                   "4. minigrad float64 / plain NumPy float64"):
         assert re.search(re.escape(label) + CHECK, text), label
     assert re.search(r"3\. minigrad float32 / PyTorch float32\s+skipped", text)
+    assert re.search(r"minigrad float32 / minimal NumPy float32\s+\d", text)
     assert [c.label[:2] for c in checks] == ["1.", "2.", "4."]
     assert all(c.ratio > 0 and c.ratio_of_mins > 0 for c in checks)
 
@@ -45,3 +53,23 @@ def test_quick_command_line_run_exits_zero() -> None:
     assert result.returncode == 0, result.stderr
     assert "acceptance" in result.stdout
     assert re.search(r"minigrad float32" + ROW, result.stdout)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_minimal_numpy_iteration_is_minigrads_step(dtype: type) -> None:
+    # The reference line is only meaningful if it does the same work: same loss, same update.
+    rng = np.random.default_rng(3)
+    X = (50 * rng.standard_normal((40, 12))).astype(dtype)
+    y = rng.integers(0, 4, 40)
+    lr, reg, idx = 1e-3, 0.3, rng.integers(0, 40, 8)
+    minimal = MinimalNet(X, y, 6, 4, learning_rate=lr, reg=reg, batch_size=8)
+    model = two_layer_net(12, 6, 4, dtype=dtype)
+    for name, ours in zip(("W1", "b1", "W2", "b2"), model.params.values(), strict=True):
+        np.copyto(ours, getattr(minimal, name))
+    trainer = Trainer(model, SGD(learning_rate=lr), reg=reg, sampling="replacement")
+    expected = trainer.step(X[idx], y[idx])
+    loss = minimal.step(idx)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert loss == pytest.approx(expected, rel=tol)
+    for name, ours in zip(("W1", "b1", "W2", "b2"), model.params.values(), strict=True):
+        np.testing.assert_allclose(getattr(minimal, name), ours, rtol=tol, atol=tol * 1e-3)

@@ -1,0 +1,120 @@
+"""The fastest iteration we could write in NumPy: no framework, no checks, fewest calls.
+
+It answers one question: how much of minigrad's distance from the floor is minigrad's own
+(its layers, trainer, checks and Python), and how much is any NumPy implementation's?
+
+The same math as minigrad's plain-SGD path (3072 -> 50 -> 10, L2 as weight decay), written
+as one function body with every trick minigrad uses and a few it does not:
+
+* minibatch drawn with ``Generator.integers`` and gathered with ``np.take(out=)`` into
+  buffers allocated once (no range check);
+* float32 ``W1`` stored column-major (so ``W1.T`` is row-major, the faster GEMM layout at
+  float32 here), row-major at float64 (``minigrad.affine.WEIGHT_ORDER``);
+* ReLU applied in place (``h *= mask``) and softmax + cross-entropy on a (C, N) copy with
+  ``-lr / N`` folded into the normalisation, so the backward products yield the updates;
+* no finite check, no input validation, no loss history, no epochs.
+
+Its time is a lower bound for a NumPy iteration written this way on this machine (a
+reference line in ``benchmarks.iteration``), not a target: minigrad keeps its checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["MinimalNet"]
+
+
+class MinimalNet:
+    """One hand-fused training iteration of the two-layer net, on ``X``'s dtype.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D), float32 or float64, the training rows
+    y : int ndarray of shape (N,)
+    hidden_size, num_classes : H and C.
+    learning_rate, reg, batch_size : the workbook's hyper-parameters.
+    seed : for the weights and the minibatches.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        hidden_size: int,
+        num_classes: int,
+        *,
+        learning_rate: float,
+        reg: float,
+        batch_size: int,
+        seed: int = 0,
+    ) -> None:
+        dtype = X.dtype
+        self.X, self.y = X, y
+        self.rng = np.random.default_rng(seed)
+        order = "F" if dtype == np.float32 else "C"
+        std = 1e-4
+        self.W1 = np.asarray(std * self.rng.standard_normal((hidden_size, X.shape[1])),
+                             dtype=dtype, order=order)
+        self.b1 = np.zeros(hidden_size, dtype)
+        self.W2 = np.asarray(std * self.rng.standard_normal((num_classes, hidden_size)),
+                             dtype=dtype, order=order)
+        self.b2 = np.zeros(num_classes, dtype)
+        self.dW1, self.dW2 = np.zeros_like(self.W1), np.zeros_like(self.W2)
+        self.db1, self.db2 = np.zeros_like(self.b1), np.zeros_like(self.b2)
+        self.X_batch = np.empty((batch_size, X.shape[1]), dtype)
+        self.y_batch = np.empty(batch_size, y.dtype)
+        self.rows = np.arange(batch_size)
+        self.lr, self.reg = float(learning_rate), float(reg)
+
+    def step(self, idx: np.ndarray | None = None) -> float:
+        """One iteration on rows ``idx`` (drawn with replacement if None); returns the loss.
+
+        The loss is the data loss plus the L2 penalty, before the update.
+        """
+        X_batch, y_batch, rows = self.X_batch, self.y_batch, self.rows
+        W1, b1, W2, b2 = self.W1, self.b1, self.W2, self.b2
+        n, lr, reg = len(rows), self.lr, self.reg
+        if idx is None:
+            idx = self.rng.integers(0, len(self.X), n)
+        np.take(self.X, idx, axis=0, out=X_batch, mode="clip")
+        np.take(self.y, idx, out=y_batch, mode="clip")
+
+        h = X_batch @ W1.T
+        h += b1
+        mask = h > 0
+        h *= mask
+        shifted = (h @ W2.T + b2).T.copy()  # (C, N)
+        shifted -= shifted.max(axis=0)
+        correct = shifted[y_batch, rows]
+        probs = np.exp(shifted, out=shifted)
+        sums = probs.sum(axis=0)
+        loss = -float((correct - np.log(sums)).sum()) / n
+        loss += 0.5 * reg * (float(np.vdot(W1.ravel("K"), W1.ravel("K")))
+                             + float(np.vdot(W2.ravel("K"), W2.ravel("K"))))
+
+        probs *= (-lr / n) / sums  # -lr * dscores: the products below yield the updates
+        probs[y_batch, rows] += lr / n
+        update = probs.T  # (N, C)
+        _weight_gradient(update, h, self.dW2)
+        np.sum(update, axis=0, out=self.db2)
+        dh = update @ W2
+        dh *= mask
+        _weight_gradient(dh, X_batch, self.dW1)
+        np.sum(dh, axis=0, out=self.db1)
+
+        decay = 1.0 - lr * reg
+        for param, change, is_weight in ((W1, self.dW1, True), (b1, self.db1, False),
+                                         (W2, self.dW2, True), (b2, self.db2, False)):
+            if is_weight:
+                param *= decay
+            param += change
+        return loss
+
+
+def _weight_gradient(dout: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
+    """``out = dout.T @ x`` with BLAS writing a row-major array (``out`` or ``out.T``)."""
+    if out.flags.c_contiguous:
+        np.matmul(dout.T, x, out=out)
+    else:
+        np.matmul(x.T, dout, out=out.T)
