@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_features", "check_labels", "check_positive_int"]
+__all__ = ["check_features", "check_labels", "check_positive_int", "count_non_finite"]
 
 
 def check_positive_int(value: object, name: str) -> int:
@@ -44,10 +44,31 @@ def check_features(
         raise ValueError(
             f"{name} has {X.shape[1]} features per row, but the model expects {expected_width}"
         )
-    if check_finite and X.dtype.kind == "f" and not np.isfinite(X).all():
-        bad = int(X.size - np.count_nonzero(np.isfinite(X)))
-        raise ValueError(f"{name} contains {bad} NaN or inf value(s)")
+    if check_finite and X.dtype.kind == "f":
+        bad = count_non_finite(X)
+        if bad:
+            raise ValueError(f"{name} contains {bad} NaN or inf value(s)")
     return X
+
+
+def count_non_finite(X: np.ndarray, chunk_elements: int = 1 << 18) -> int:
+    """Number of NaN and inf values in ``X``, counted a block of rows at a time.
+
+    Parameters
+    ----------
+    X : float ndarray of shape (N, ...), N >= 0
+    chunk_elements : about how many values each block holds.
+
+    Notes
+    -----
+    ``np.isfinite(X)`` whole would allocate a boolean array a quarter of a float32 ``X``
+    (150 MB for CIFAR-10's training split) and take several times longer the first time;
+    blocks of 256 k values keep the temporary in cache.
+    """
+    row_size = max(1, int(np.prod(X.shape[1:])))
+    rows = max(1, chunk_elements // row_size)
+    blocks = (X[start : start + rows] for start in range(0, len(X), rows))
+    return sum(block.size - int(np.count_nonzero(np.isfinite(block))) for block in blocks)
 
 
 def check_labels(

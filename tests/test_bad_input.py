@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minigrad import DivergenceError, Trainer
+from minigrad.validation import check_features, count_non_finite
 from models import TwoLayerNet, two_layer_net
 from optim import SGD
 
@@ -97,3 +100,26 @@ def test_assigning_params_keeps_layers_in_sync(net: TwoLayerNet) -> None:
     assert (layer_W1 == 1).all()
     with pytest.raises(ValueError, match="cannot assign shape"):
         net.params["W1"] = np.ones((4, 10))
+
+
+@settings(max_examples=60)
+@given(
+    shape=st.tuples(st.integers(0, 40), st.integers(1, 9)),
+    chunk=st.integers(1, 50),
+    data=st.data(),
+)
+def test_non_finite_values_are_counted_block_by_block(
+    shape: tuple[int, int], chunk: int, data: st.DataObject
+) -> None:
+    X = np.zeros(shape, np.float32)
+    positions = data.draw(st.lists(st.integers(0, X.size - 1), max_size=8)) if X.size else []
+    for position, value in zip(positions, [np.nan, np.inf, -np.inf] * 3, strict=False):
+        X.flat[position] = value
+    assert count_non_finite(X, chunk_elements=chunk) == int(np.count_nonzero(~np.isfinite(X)))
+
+
+def test_a_nan_in_the_last_row_of_a_large_set_is_found() -> None:
+    X = np.zeros((3000, 300), np.float32)  # more than one block of 2**18 values
+    X[-1, -1] = np.nan
+    with pytest.raises(ValueError, match="1 NaN or inf"):
+        check_features(X)
