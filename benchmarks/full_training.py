@@ -6,7 +6,7 @@ Run from the repository root (``python -m benchmarks.iteration --full`` runs it 
 
 It loads the data at float32 (``data.load_cifar10_split``), trains ``experiment.BEST``
 (H=50, 12000 iterations, batch 200, lr 4e-4 decayed 0.95 per epoch, reg 0.3, SGD) with
-``minigrad.experiment.run_training`` (or the Trainer directly when that module is absent)
+``minigrad.experiment.job.run_training`` (or the Trainer directly when that module is absent)
 and prints the training time, milliseconds per iteration, the accuracies and this
 process's peak resident memory: ``VmHWM`` from ``/proc/self/status`` (Linux) and
 ``resource.getrusage``'s ``ru_maxrss``. They agree when the script runs on its own; when a
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     args = parser.parse_args(argv)
 
-    from data import load_cifar10_split
+    from minigrad.data import load_cifar10_split
 
     start = time.perf_counter()
     try:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     load_seconds = time.perf_counter() - start
 
     try:
-        from minigrad.experiment import BEST, run_training
+        from minigrad.experiment.job import BEST, run_training
     except ImportError:
         seconds, iterations, val_acc, test_acc = _train_with_trainer(split, args)
     else:
@@ -79,8 +79,8 @@ def _vm_hwm_mb() -> float | None:
 def _train_with_trainer(split: Any, args: argparse.Namespace) -> tuple[float, int, float, float]:
     from minigrad import Trainer, accuracy
     from minigrad.initializers import normal
-    from models import two_layer_net
-    from optim import SGD, ExponentialDecay
+    from minigrad.models import two_layer_net
+    from minigrad.optim import SGD, ExponentialDecay
 
     init = normal(1e-4, np.random.default_rng(0))
     model = two_layer_net(split.X_train.shape[1], 50, 10, weight_init=init, dtype=args.dtype)

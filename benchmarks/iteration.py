@@ -59,8 +59,8 @@ from benchmarks.minimal_numpy import MinimalNet  # noqa: E402
 from benchmarks.plain_numpy import WorkbookNet  # noqa: E402
 from benchmarks.torch_baseline import make_torch_step, torch_version  # noqa: E402
 from minigrad import Callback, Trainer  # noqa: E402
-from models import two_layer_net  # noqa: E402
-from optim import SGD, ExponentialDecay  # noqa: E402
+from minigrad.models import two_layer_net  # noqa: E402
+from minigrad.optim import SGD, ExponentialDecay  # noqa: E402
 
 HIDDEN, CLASSES, BATCH = 50, 10, 200
 LEARNING_RATE, DECAY, REG = 4e-4, 0.95, 0.3  # the workbook's best configuration

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from data import load_cifar10_split
-from minigrad.callbacks import TimeToAccuracy
-from minigrad.experiment import TrainConfig, run_training
+from minigrad.data import load_cifar10_split
+from minigrad.experiment.job import TrainConfig, run_training
+from minigrad.training.callbacks import TimeToAccuracy
 
 # Found by `minigrad tune --seed 2 --trials 10 --optimizers momentum nesterov adam --sampling
 # shuffle --epochs 20 40 --batch-sizes 100 200 ...` (commands in docs/tuning.md).

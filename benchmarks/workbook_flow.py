@@ -27,9 +27,9 @@ import time
 
 import numpy as np
 
-from data.cifar10 import read_batch
-from data.locate import find_cifar10
-from models import TwoLayerNet
+from minigrad.data.cifar10 import read_batch
+from minigrad.data.locate import find_cifar10
+from minigrad.models import TwoLayerNet
 
 
 def load_CIFAR_batch(filename: str) -> tuple[np.ndarray, np.ndarray]:  # noqa: N802 (CS231n)

@@ -1,6 +1,6 @@
 """Data sets: CIFAR-10 (locate, download, verify, load, split) and small toy sets."""
 
-from data.cifar10 import (
+from minigrad.data.cifar10 import (
     CifarFormatError,
     CifarMeta,
     UnsafePickleError,
@@ -9,16 +9,16 @@ from data.cifar10 import (
     load_cifar10_meta,
     load_label_names,
 )
-from data.download import (
+from minigrad.data.download import (
     ChecksumError,
     DataFetchError,
     DownloadError,
     UnsafeArchiveError,
     download_and_extract,
 )
-from data.locate import CifarFilesMissingError, CifarNotFoundError, find_cifar10
-from data.preprocess import Cifar10Split, get_cifar10_data, load_cifar10_split
-from data.toy import init_toy_data, make_spiral
+from minigrad.data.locate import CifarFilesMissingError, CifarNotFoundError, find_cifar10
+from minigrad.data.preprocess import Cifar10Split, get_cifar10_data, load_cifar10_split
+from minigrad.data.toy import init_toy_data, make_spiral
 
 __all__ = [
     "ChecksumError",

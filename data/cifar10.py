@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from data.locate import (
+from minigrad.data.locate import (
     CIFAR10_META_FILE,
     CIFAR10_TEST_FILE,
     CIFAR10_TRAIN_FILES,
     find_cifar10,
 )
-from data.safe_pickle import CifarFormatError, UnsafePickleError, load_pickle_safely
+from minigrad.data.safe_pickle import CifarFormatError, UnsafePickleError, load_pickle_safely
 
 __all__ = [
     "IMAGE_SHAPE",

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import platformdirs
 
-from data.download import DataFetchError, download_and_extract, extract_archive
-from data.safe_pickle import CifarFormatError
+from minigrad.data.download import DataFetchError, download_and_extract, extract_archive
+from minigrad.data.safe_pickle import CifarFormatError
 
 __all__ = [
     "CACHE_ENV_VAR",

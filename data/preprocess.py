@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from data.cifar10 import load_cifar10
+from minigrad.data.cifar10 import load_cifar10
 
 __all__ = [
     "Cifar10Split",

@@ -30,7 +30,7 @@ IN_NOTEBOOK = "ipykernel" in sys.modules
 if not IN_NOTEBOOK:
     matplotlib.use("Agg")  # headless: never open a window
 
-from minigrad.atomic import write_figure_atomic
+from minigrad.files.atomic import write_figure_atomic
 
 OUT = Path(os.environ.get("MINIGRAD_EXAMPLE_OUT", "runs/example"))
 OUT.mkdir(parents=True, exist_ok=True)
@@ -56,7 +56,7 @@ import random  # noqa: F401 (the workbook imports it)
 import matplotlib.pyplot as plt
 import numpy as np
 
-from data import get_cifar10_data
+from minigrad.data import get_cifar10_data
 
 
 def rel_error(x, y):
@@ -71,7 +71,7 @@ def rel_error(x, y):
 # forward and backward pass.
 
 # %% In [156]
-from models import TwoLayerNet
+from minigrad.models import TwoLayerNet
 
 # %% In [157]
 # Create a small net and some toy data to check your implementations.
@@ -247,7 +247,7 @@ plt.legend(['training accuracy', 'validation accuracy'])
 show('best_accuracy_history')
 
 # %% In [197]: visualize the weights of the network
-from minigrad.plots import visualize_grid
+from minigrad.experiment.plots import visualize_grid
 
 
 def show_net_weights(net, name):

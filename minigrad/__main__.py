@@ -1,5 +1,5 @@
 """``python -m minigrad``: the same as the ``minigrad`` command (help without a subcommand)."""
 
-from minigrad.cli import main
+from minigrad.cli.command import main
 
 raise SystemExit(main())

@@ -1,19 +1,149 @@
-"""Checks on user input that fail early with a message naming the problem."""
+"""Checks on user input that fail early with a message naming the argument and the value.
+
+Every argument check in minigrad goes through these functions, so the rules and the wording
+are the same everywhere: integers are Python or NumPy integers (never ``bool``), reals are
+Python or NumPy reals (never ``bool``) and finite, and the message names the argument and
+shows the value (shortened, so a huge or deeply nested value cannot flood or break it).
+Wrong kinds raise ``TypeError``, values out of range ``ValueError``.
+"""
 
 from __future__ import annotations
 
+import math
+import numbers
+import reprlib
+from collections.abc import Iterable
+
 import numpy as np
 
-__all__ = ["check_features", "check_labels", "check_positive_int", "count_non_finite"]
+__all__ = [
+    "check_bool",
+    "check_choice",
+    "check_features",
+    "check_int",
+    "check_labels",
+    "check_positive_int",
+    "check_real",
+    "count_non_finite",
+    "describe",
+]
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = 60
+_SHORT.maxother = 60
+_SHORT.maxlevel = 3
+
+
+def describe(value: object) -> str:
+    """A short, always-safe ``repr`` of ``value`` for error messages (at most ~80 chars).
+
+    ``repr`` itself can fail (an int of more than 4300 digits) or recurse without bound (a
+    deeply nested list); this never raises.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"<an integer of {value.bit_length()} bits>"
+    try:
+        text = _SHORT.repr(value)
+    except Exception:  # a hostile __repr__, or one too deep
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_int(value: object, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[low, high]`` (either bound optional).
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not an integer (``bool`` is refused, NumPy integers are accepted).
+    ValueError
+        ``value`` is outside the bounds.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        kind = type(value).__name__
+        raise TypeError(f"{name} must be an integer, got {kind} {describe(value)}")
+    number = int(value)
+    if low is not None and number < low:
+        raise ValueError(f"{name} must be >= {low}, got {describe(number)}")
+    if high is not None and number > high:
+        raise ValueError(f"{name} must be <= {high}, got {describe(number)}")
+    return number
 
 
 def check_positive_int(value: object, name: str) -> int:
-    """Return ``value`` as an int, or raise if it is not an integer > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    """``value`` as an ``int`` > 0 (``TypeError`` / ``ValueError`` naming ``name``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        kind = type(value).__name__
+        raise TypeError(f"{name} must be an integer, got {kind} {describe(value)}")
     if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
+        raise ValueError(f"{name} must be a positive integer, got {describe(value)}")
     return int(value)
+
+
+def check_real(
+    value: object,
+    name: str,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a finite ``float`` in the interval from ``low`` to ``high``.
+
+    Parameters
+    ----------
+    value : the candidate: a Python or NumPy real (``bool`` is refused).
+    name : how the message calls it.
+    low, high : the bounds (infinite by default).
+    low_open, high_open : exclude the bound itself (``(low, ...`` rather than ``[low, ...``).
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not a real number.
+    ValueError
+        ``value`` is NaN, infinite, or outside the interval.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        kind = type(value).__name__
+        raise TypeError(f"{name} must be a real number, got {kind} {describe(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        number = math.inf if value > 0 else -math.inf
+    above = number > low if low_open else number >= low
+    below = number < high if high_open else number <= high
+    if not (math.isfinite(number) and above and below):
+        raise ValueError(
+            f"{name} must be a finite number {_interval(low, high, low_open, high_open)}, "
+            f"got {describe(value)}"
+        )
+    return number
+
+
+def _interval(low: float, high: float, low_open: bool, high_open: bool) -> str:
+    parts = []
+    if low > -math.inf:
+        parts.append(f"{'>' if low_open else '>='} {low:g}")
+    if high < math.inf:
+        parts.append(f"{'<' if high_open else '<='} {high:g}")
+    return " and ".join(parts) if parts else "(not NaN or inf)"
+
+
+def check_choice(value: object, name: str, choices: Iterable[str]) -> str:
+    """``value`` if it is one of ``choices``, else ``ValueError`` listing them."""
+    known = sorted(choices)
+    if not isinstance(value, str) or value not in known:
+        raise ValueError(f"unknown {name} {describe(value)}; choose one of {', '.join(known)}")
+    return value
+
+
+def check_bool(value: object, name: str) -> bool:
+    """``value`` if it is a ``bool`` (or NumPy bool), else ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {describe(value)}")
+    return bool(value)
 
 
 def check_features(

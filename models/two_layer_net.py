@@ -5,14 +5,18 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import DTypeLike
 
-from minigrad import Affine, ReLU, Sequential, SoftmaxCrossEntropy, Trainer
-from minigrad.callbacks import PrintLoss
+from minigrad.affine import Affine
 from minigrad.evaluation import predict_labels
 from minigrad.initializers import Initializer, normal
+from minigrad.models.parameter_view import ParameterView
+from minigrad.optim import SGD, ExponentialDecay
 from minigrad.regularization import add_l2_gradients
+from minigrad.relu import ReLU
+from minigrad.sequential import Sequential
+from minigrad.softmax_cross_entropy import SoftmaxCrossEntropy
+from minigrad.training.callbacks import PrintLoss
+from minigrad.training.trainer import Trainer
 from minigrad.validation import check_features, check_labels, check_positive_int
-from models.parameter_view import ParameterView
-from optim import SGD, ExponentialDecay
 
 __all__ = ["two_layer_net", "TwoLayerNet", "WORKBOOK_PARAMETER_NAMES"]
 

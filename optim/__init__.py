@@ -8,10 +8,10 @@
 >>> opt.advance_epoch()  # at each epoch boundary
 """
 
-from optim.adaptive import Adagrad, Adam, AdaptiveOptimizer, RMSProp, adaptive_update
-from optim.optimizer import Optimizer
-from optim.registry import OPTIMIZERS, make_optimizer, optimizer_from_state_dict
-from optim.schedules import (
+from minigrad.optim.adaptive import Adagrad, Adam, AdaptiveOptimizer, RMSProp, adaptive_update
+from minigrad.optim.optimizer import Optimizer
+from minigrad.optim.registry import OPTIMIZERS, make_optimizer, optimizer_from_state_dict
+from minigrad.optim.schedules import (
     SCHEDULES,
     Constant,
     Cosine,
@@ -21,7 +21,7 @@ from optim.schedules import (
     make_schedule,
     schedule_from_dict,
 )
-from optim.sgd import SGD, sgd_update
+from minigrad.optim.sgd import SGD, sgd_update
 
 __all__ = [
     "OPTIMIZERS",

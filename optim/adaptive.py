@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from optim.kernels import axpby, axpy
-from optim.optimizer import Array, Optimizer, check_positive, check_unit_interval
-from optim.schedules import Schedule
+from minigrad.optim.kernels import axpby, axpy
+from minigrad.optim.optimizer import Array, Optimizer, check_positive, check_unit_interval
+from minigrad.optim.schedules import Schedule
 
 
 def adaptive_update(

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from optim.schedules import Schedule, as_schedule, schedule_from_dict
+from minigrad.optim.schedules import Schedule, as_schedule, schedule_from_dict
 
 Array = NDArray[np.floating]
 """A floating-point parameter, gradient or state array."""

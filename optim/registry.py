@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-from optim.adaptive import Adagrad, Adam, RMSProp
-from optim.names import lookup
-from optim.optimizer import Optimizer
-from optim.sgd import SGD
+from minigrad.optim.adaptive import Adagrad, Adam, RMSProp
+from minigrad.optim.names import lookup
+from minigrad.optim.optimizer import Optimizer
+from minigrad.optim.sgd import SGD
 
 OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "sgd": SGD,

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from optim.names import lookup
+from minigrad.optim.names import lookup
 
 
 def _real(name: str, value: Any) -> float:

@@ -6,7 +6,7 @@ import os
 
 from hypothesis import settings
 
-from minigrad.strategies import register_profiles
+from minigrad.testing import register_profiles
 
 register_profiles()
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

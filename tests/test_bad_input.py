@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minigrad import DivergenceError, Trainer
+from minigrad.models import TwoLayerNet, two_layer_net
+from minigrad.optim import SGD
 from minigrad.validation import check_features, count_non_finite
-from models import TwoLayerNet, two_layer_net
-from optim import SGD
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_bad_labels_are_named(
 
 @pytest.mark.parametrize("hidden_size", [0, -3])
 def test_non_positive_hidden_size(hidden_size: int) -> None:
-    with pytest.raises(ValueError, match="hidden_size must be positive"):
+    with pytest.raises(ValueError, match="hidden_size must be a positive integer"):
         TwoLayerNet(4, hidden_size, 3)
 
 

@@ -18,8 +18,8 @@ import pytest  # noqa: E402
 from benchmarks import iteration as benchmark  # noqa: E402
 from benchmarks.minimal_numpy import MinimalNet  # noqa: E402
 from minigrad import Trainer  # noqa: E402
-from models import two_layer_net  # noqa: E402
-from optim import SGD  # noqa: E402
+from minigrad.models import two_layer_net  # noqa: E402
+from minigrad.optim import SGD  # noqa: E402
 
 ROW = r"\s+\d+\.\d{3}\s+\d+\.\d{3}\s+\d+\.\d{3}"  # median, min, max
 CHECK = r"\s+\d+\.\d{3}\s+\d+\.\d{3}\s+\d+\.\d{3}\s+<=? [\d.]+\s+(PASS|FAIL)"

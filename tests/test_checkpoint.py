@@ -12,10 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import minigrad.checkpoint as checkpoint_module
-from data import make_spiral
+import minigrad.training.checkpoint as checkpoint_module
 from minigrad import Trainer
-from minigrad.checkpoint import (
+from minigrad.data import make_spiral
+from minigrad.initializers import normal
+from minigrad.models import two_layer_net
+from minigrad.optim import ExponentialDecay, make_optimizer
+from minigrad.training.checkpoint import (
     CheckpointError,
     checkpoint_json_path,
     join_arrays,
@@ -24,9 +27,6 @@ from minigrad.checkpoint import (
     save_checkpoint,
     split_arrays,
 )
-from minigrad.initializers import normal
-from models import two_layer_net
-from optim import ExponentialDecay, make_optimizer
 
 X, Y = make_spiral(30, 3, rng=np.random.default_rng(0))
 
@@ -270,7 +270,7 @@ def test_npz_in_checkpoint_is_a_plain_zip_of_npy_files(saved: Path) -> None:
 
 
 def test_callback_states_must_match(tmp_path: Path) -> None:
-    from minigrad.early_stopping import EarlyStopping
+    from minigrad.training.early_stopping import EarlyStopping
 
     with_stopper = _trainer()
     with_stopper.callbacks.append(EarlyStopping(3))

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from data import Cifar10Split, load_cifar10_split
-from minigrad.experiment import BEST, SUBOPTIMAL, TrainConfig, run_training
+from minigrad.data import Cifar10Split, load_cifar10_split
+from minigrad.experiment.job import BEST, SUBOPTIMAL, TrainConfig, run_training
 
 pytestmark = [
     pytest.mark.cifar,

@@ -23,9 +23,9 @@ import platformdirs
 import pytest
 from fake_cifar import write_fake_cifar
 
-import data.download
-from data.cifar10 import load_cifar10
-from data.download import (
+import minigrad.data.download
+from minigrad.data.cifar10 import load_cifar10
+from minigrad.data.download import (
     ChecksumError,
     DataFetchError,
     DownloadError,
@@ -34,7 +34,7 @@ from data.download import (
     extract_archive,
     unsafe_member_reason,
 )
-from data.locate import (
+from minigrad.data.locate import (
     CifarFilesMissingError,
     CifarNotFoundError,
     cifar10_cache_dir,
@@ -54,7 +54,7 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("MINIGRAD_CACHE_DIR", str(cache))
     monkeypatch.delenv("MINIGRAD_CIFAR10", raising=False)
-    real_urlopen = data.download.urllib.request.urlopen
+    real_urlopen = minigrad.data.download.urllib.request.urlopen
 
     def local_only(url: str, *args: object, **kwargs: object) -> object:
         host = urllib.parse.urlsplit(url).hostname
@@ -62,7 +62,7 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
             raise AssertionError(f"test tried to reach {url}")
         return real_urlopen(url, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(data.download.urllib.request, "urlopen", local_only)
+    monkeypatch.setattr(minigrad.data.download.urllib.request, "urlopen", local_only)
     return cache
 
 

@@ -21,7 +21,7 @@ from fake_cifar import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data.cifar10 import (
+from minigrad.data.cifar10 import (
     CifarFormatError,
     UnsafePickleError,
     load_cifar10,
@@ -30,8 +30,8 @@ from data.cifar10 import (
     load_label_names,
     validate_batch,
 )
-from data.locate import CifarFilesMissingError
-from data.safe_pickle import load_pickle_safely
+from minigrad.data.locate import CifarFilesMissingError
+from minigrad.data.safe_pickle import load_pickle_safely
 
 REAL_DATA_ENV = "MINIGRAD_CIFAR10"
 

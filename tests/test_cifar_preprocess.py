@@ -11,8 +11,8 @@ from fake_cifar import FakeCifar, write_fake_cifar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data.cifar10 import load_cifar10
-from data.preprocess import (
+from minigrad.data.cifar10 import load_cifar10
+from minigrad.data.preprocess import (
     check_split_sizes,
     get_cifar10_data,
     load_cifar10_split,

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from fake_cifar import write_fake_cifar
 
-from minigrad import cli, cli_train
-from minigrad.callbacks import Callback
-from minigrad.cli_evaluate import evaluate_run
-from minigrad.experiment import BEST, SUBOPTIMAL
-from minigrad.training import Trainer
+from minigrad.cli import command as cli
+from minigrad.cli import train as cli_train
+from minigrad.cli.evaluate import evaluate_run
+from minigrad.experiment.job import BEST, SUBOPTIMAL
+from minigrad.training.callbacks import Callback
+from minigrad.training.trainer import Trainer
 
 SMALL = ["--num-training", "400", "--num-validation", "50", "--num-test", "50",
          "--num-iters", "60", "--batch-size", "50", "--learning-rate", "1e-3", "--quiet"]

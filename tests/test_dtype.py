@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from minigrad import Affine, ReLU, Sequential, SoftmaxCrossEntropy, Trainer, predict_labels
 from minigrad.initializers import normal
+from minigrad.models import TwoLayerNet, two_layer_net
+from minigrad.optim import OPTIMIZERS, SGD, ExponentialDecay, make_optimizer
 from minigrad.regularization import add_l2_gradients, l2_penalty
-from models import TwoLayerNet, two_layer_net
-from optim import OPTIMIZERS, SGD, ExponentialDecay, make_optimizer
 
 FLOATS = (np.float32, np.float64)
 

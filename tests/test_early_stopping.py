@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data import make_spiral
 from minigrad import Trainer, accuracy
-from minigrad.early_stopping import EarlyStopping, epochs_without_improvement
+from minigrad.data import make_spiral
 from minigrad.initializers import normal
-from models import two_layer_net
-from optim import ExponentialDecay, make_optimizer
+from minigrad.models import two_layer_net
+from minigrad.optim import ExponentialDecay, make_optimizer
+from minigrad.training.early_stopping import EarlyStopping, epochs_without_improvement
 
 X, Y = make_spiral(60, 3, rng=np.random.default_rng(0))
 X_VAL, Y_VAL = make_spiral(20, 3, rng=np.random.default_rng(1))

@@ -18,7 +18,7 @@ from minigrad import (
     softmax_cross_entropy,
 )
 from minigrad.initializers import normal
-from minigrad.strategies import (
+from minigrad.testing import (
     batch_shapes,
     float64_arrays,
     kink_free_arrays,

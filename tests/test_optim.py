@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from optim import (
+from minigrad.optim import (
     OPTIMIZERS,
     SGD,
     Adagrad,
@@ -25,7 +25,7 @@ from optim import (
     make_optimizer,
     optimizer_from_state_dict,
 )
-from optim.kernels import axpby, axpy
+from minigrad.optim.kernels import axpby, axpy
 
 Array = np.ndarray
 State = dict[str, np.ndarray]

@@ -12,7 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from minigrad.plots import (
+from minigrad.experiment.plots import (
     WEIGHTS_PADDING,
     WEIGHTS_SCALE,
     first_layer_weight_images,

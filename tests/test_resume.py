@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data import make_spiral
 from minigrad import Callback, Trainer
-from minigrad.checkpoint import PeriodicCheckpoint, load_checkpoint, save_checkpoint
-from minigrad.early_stopping import EarlyStopping
+from minigrad.data import make_spiral
 from minigrad.initializers import normal
-from models import two_layer_net
-from optim import ExponentialDecay, make_optimizer
+from minigrad.models import two_layer_net
+from minigrad.optim import ExponentialDecay, make_optimizer
+from minigrad.training.checkpoint import PeriodicCheckpoint, load_checkpoint, save_checkpoint
+from minigrad.training.early_stopping import EarlyStopping
 
 TOTAL = 23  # iterations of the full run; batch 30 of 180 rows: 6 iterations per epoch
 BATCH = 30

@@ -11,10 +11,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from data import Cifar10Split
-from minigrad.atomic import atomic_write, write_json_atomic, write_npz_atomic, write_text_atomic
-from minigrad.callbacks import Callback
-from minigrad.experiment import (
+from minigrad.data import Cifar10Split
+from minigrad.experiment.job import (
     BEST,
     SUBOPTIMAL,
     Accuracies,
@@ -24,10 +22,8 @@ from minigrad.experiment import (
     build_model,
     run_training,
 )
-from minigrad.history import History
-from minigrad.keep_best import KeepBest
-from minigrad.progress import ProgressBar
-from minigrad.run_folder import (
+from minigrad.experiment.progress import ProgressBar
+from minigrad.experiment.run_folder import (
     CONFIG_FILE,
     METRICS_FILE,
     WEIGHTS_FILE,
@@ -42,6 +38,15 @@ from minigrad.run_folder import (
     write_config,
     write_results,
 )
+from minigrad.files.atomic import (
+    atomic_write,
+    write_json_atomic,
+    write_npz_atomic,
+    write_text_atomic,
+)
+from minigrad.training.callbacks import Callback
+from minigrad.training.history import History
+from minigrad.training.keep_best import KeepBest
 
 TINY = TrainConfig(hidden_size=6, num_iters=30, batch_size=20, learning_rate=1e-3, reg=0.01,
                    num_training=100, num_validation=30, num_test=30)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from optim import (
+from minigrad.optim import (
     SCHEDULES,
     Constant,
     Cosine,

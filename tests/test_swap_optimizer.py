@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from data import make_spiral
 from minigrad import Trainer, accuracy
-from models import two_layer_net
-from optim import SGD, Constant, ExponentialDecay
+from minigrad.data import make_spiral
+from minigrad.models import two_layer_net
+from minigrad.optim import SGD, Constant, ExponentialDecay
 
 
 def _train(optimizer: object) -> tuple[float, list[float]]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data import make_spiral
 from minigrad import Trainer, accuracy
+from minigrad.data import make_spiral
 from minigrad.initializers import normal
-from models import two_layer_net
-from optim import OPTIMIZERS, ExponentialDecay, make_optimizer
+from minigrad.models import two_layer_net
+from minigrad.optim import OPTIMIZERS, ExponentialDecay, make_optimizer
 
 X, Y = make_spiral(80, 3, rng=np.random.default_rng(0))
 # A learning rate in each optimiser's own working range (the adaptive ones normalise).
@@ -81,7 +81,7 @@ def test_num_epochs_runs_whole_epochs() -> None:
     assert trainer.optimizer.epoch == 3
     with pytest.raises(ValueError, match="not both"):
         trainer.fit(X, Y, num_iters=5, num_epochs=1)
-    with pytest.raises(ValueError, match="num_epochs must be positive"):
+    with pytest.raises(ValueError, match="num_epochs must be a positive integer"):
         trainer.fit(X, Y, num_epochs=0)
 
 

@@ -17,9 +17,8 @@ from fake_cifar import write_fake_cifar
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minigrad.cli import main
-from minigrad.tune import RESULTS_FILE, SearchSettings, run_search, write_summary
-from minigrad.tune_results import (
+from minigrad.cli.command import main
+from minigrad.tune.results import (
     COLUMNS,
     TrialLog,
     TrialResult,
@@ -28,7 +27,8 @@ from minigrad.tune_results import (
     read_results,
     result_row,
 )
-from minigrad.tune_space import (
+from minigrad.tune.search import RESULTS_FILE, SearchSettings, run_search, write_summary
+from minigrad.tune.space import (
     LR_FAMILIES,
     SearchSpace,
     Trial,
@@ -232,7 +232,7 @@ def test_a_diverging_trial_is_recorded_and_the_search_goes_on(tmp_path: Path) ->
 def test_a_failing_trial_is_recorded_as_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import minigrad.tune_workers as workers
+    import minigrad.tune.workers as workers
 
     real_training = workers.run_training
 

@@ -7,9 +7,9 @@ import pytest
 
 from minigrad import Trainer
 from minigrad.affine import Affine, affine_backward
+from minigrad.models import two_layer_net
+from minigrad.optim.registry import OPTIMIZERS, make_optimizer
 from minigrad.regularization import l2_penalty
-from models import two_layer_net
-from optim.registry import OPTIMIZERS, make_optimizer
 
 
 @pytest.mark.parametrize(("dtype", "column_major"), [(np.float32, True), (np.float64, False)])

@@ -52,7 +52,7 @@ def test_toy_training_final_loss(workbook: tuple[dict, str]) -> None:
 
 
 def test_params_are_the_layers_arrays() -> None:
-    from models import TwoLayerNet
+    from minigrad.models import TwoLayerNet
 
     np.random.seed(0)
     net = TwoLayerNet(4, 10, 3, std=1e-1)

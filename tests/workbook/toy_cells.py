@@ -9,7 +9,7 @@ def rel_error(x, y):
     """ returns relative error """
     return np.max(np.abs(x - y) / (np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
-from models import TwoLayerNet
+from minigrad.models import TwoLayerNet
 
 # Create a small net and some toy data to check your implementations.
 # Note that we set the random seed for repeatable experiments.

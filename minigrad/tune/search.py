@@ -1,7 +1,7 @@
 """Random hyper-parameter search: run the trials of a search in parallel, resumably.
 
 >>> from data import load_cifar10_split
->>> from minigrad.tune import SearchSettings, run_search
+>>> from minigrad.tune.search import SearchSettings, run_search
 >>> split = load_cifar10_split(dtype="float32")
 >>> results = run_search(split, SearchSettings(num_trials=20, seed=0), "runs/tune", workers=2)
 
@@ -28,12 +28,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from minigrad.atomic import write_json_atomic, write_text_atomic
-from minigrad.experiment import DataSplit
-from minigrad.tune_plot import plot_search
-from minigrad.tune_results import TrialLog, TrialResult, best_result, leaderboard
-from minigrad.tune_space import SearchSpace, TuneError, sample_trial, sample_trials
-from minigrad.tune_workers import TrialJob, run_job, worker_pool
+from minigrad.experiment.job import DataSplit
+from minigrad.files.atomic import write_json_atomic, write_text_atomic
+from minigrad.tune.plot import plot_search
+from minigrad.tune.results import TrialLog, TrialResult, best_result, leaderboard
+from minigrad.tune.space import SearchSpace, TuneError, sample_trial, sample_trials
+from minigrad.tune.workers import TrialJob, run_job, worker_pool
 
 __all__ = [
     "LEADERBOARD_FILE",

@@ -9,8 +9,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from minigrad.atomic import write_figure_atomic
-from minigrad.tune_results import STATUS_OK, TrialResult
+from minigrad.files.atomic import write_figure_atomic
+from minigrad.tune.results import STATUS_OK, TrialResult
 
 __all__ = ["OPTIMIZER_MARKERS", "plot_search", "search_figure"]
 

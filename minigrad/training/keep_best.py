@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from minigrad.callbacks import Callback
+from minigrad.training.callbacks import Callback
 
 if TYPE_CHECKING:
     from minigrad.sequential import Sequential
-    from minigrad.training import Trainer
+    from minigrad.training.trainer import Trainer
 
 __all__ = ["KeepBest"]
 

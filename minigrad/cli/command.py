@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from data import CifarFormatError, CifarNotFoundError, DataFetchError
-from minigrad import __version__
-from minigrad.experiment import ConfigError
-from minigrad.run_folder import RunFolderError
-from minigrad.training import DivergenceError
+from minigrad.data import CifarFormatError, CifarNotFoundError, DataFetchError
+from minigrad.experiment.job import ConfigError
+from minigrad.experiment.run_folder import RunFolderError
+from minigrad.training.trainer import DivergenceError
+from minigrad.version import __version__
 
 __all__ = [
     "BAD_INPUT_ERRORS",
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "minigrad.cli_train", "minigrad.cli_evaluate", "minigrad.cli_tune",
+    "minigrad.cli.train", "minigrad.cli.evaluate", "minigrad.cli.tune",
 )
 
 EXIT_DIVERGED = 1

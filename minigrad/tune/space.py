@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.experiment import ConfigError, TrainConfig
-from optim import OPTIMIZERS
+from minigrad.experiment.job import ConfigError, TrainConfig
+from minigrad.optim import OPTIMIZERS
 
 __all__ = [
     "LR_FAMILIES",

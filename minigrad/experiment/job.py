@@ -1,7 +1,7 @@
 """The CIFAR-10 training job as a Python API: a picklable config in, a trained model out.
 
 >>> from data import load_cifar10_split
->>> from minigrad.experiment import BEST, run_training
+>>> from minigrad.experiment.job import BEST, run_training
 >>> split = load_cifar10_split(dtype="float32")
 >>> result = run_training(BEST, split)
 >>> result.val_acc, result.test_acc
@@ -23,14 +23,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from minigrad.callbacks import Callback
 from minigrad.evaluation import accuracy
-from minigrad.history import History
 from minigrad.initializers import Initializer, normal
+from minigrad.models import two_layer_net
+from minigrad.optim import OPTIMIZERS, ExponentialDecay, make_optimizer
 from minigrad.sequential import Sequential
-from minigrad.training import Trainer
-from models import two_layer_net
-from optim import OPTIMIZERS, ExponentialDecay, make_optimizer
+from minigrad.training.callbacks import Callback
+from minigrad.training.history import History
+from minigrad.training.trainer import Trainer
 
 __all__ = [
     "BEST",
@@ -249,7 +249,7 @@ class TrainingInterrupted(KeyboardInterrupt):
     Attributes
     ----------
     model : the model as it was when interrupted (possibly mid-update: use the weights a
-        :class:`~minigrad.keep_best.KeepBest` callback copied at an epoch end).
+        :class:`~minigrad.training.keep_best.KeepBest` callback copied at an epoch end).
     history : the curves so far.
     iterations : iterations completed.
     seconds : wall time until the interrupt.

@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.callbacks import Callback, TimeToAccuracy
-from minigrad.early_stopping import EarlyStopping
-from minigrad.experiment import DataSplit, TrainConfig, run_training
-from minigrad.training import DivergenceError
-from minigrad.tune_results import STATUS_DIVERGED, STATUS_FAILED, STATUS_OK, TrialResult
-from minigrad.tune_space import Trial
+from minigrad.experiment.job import DataSplit, TrainConfig, run_training
+from minigrad.training.callbacks import Callback, TimeToAccuracy
+from minigrad.training.early_stopping import EarlyStopping
+from minigrad.training.trainer import DivergenceError
+from minigrad.tune.results import STATUS_DIVERGED, STATUS_FAILED, STATUS_OK, TrialResult
+from minigrad.tune.space import Trial
 
 __all__ = [
     "BLAS_THREAD_VARIABLES",

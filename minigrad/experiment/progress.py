@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, TextIO
 
 from tqdm import tqdm
 
-from minigrad.callbacks import Callback
+from minigrad.training.callbacks import Callback
 
 if TYPE_CHECKING:
-    from minigrad.training import Trainer
+    from minigrad.training.trainer import Trainer
 
 __all__ = ["ProgressBar"]
 

@@ -22,10 +22,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, TextIO
 
-from data import Cifar10Split, load_cifar10_split
-from minigrad.callbacks import Callback
-from minigrad.cli import EXIT_INTERRUPTED, CommandError
-from minigrad.experiment import (
+from minigrad.cli.command import EXIT_INTERRUPTED, CommandError
+from minigrad.data import Cifar10Split, load_cifar10_split
+from minigrad.experiment.job import (
     DTYPES,
     PRESETS,
     SAMPLINGS,
@@ -35,9 +34,8 @@ from minigrad.experiment import (
     evaluate_model,
     run_training,
 )
-from minigrad.keep_best import KeepBest
-from minigrad.progress import ProgressBar
-from minigrad.run_folder import (
+from minigrad.experiment.progress import ProgressBar
+from minigrad.experiment.run_folder import (
     STATUS_COMPLETE,
     STATUS_INTERRUPTED,
     check_run_folder_free,
@@ -48,7 +46,9 @@ from minigrad.run_folder import (
     write_results,
     write_weights,
 )
-from optim import OPTIMIZERS
+from minigrad.optim import OPTIMIZERS
+from minigrad.training.callbacks import Callback
+from minigrad.training.keep_best import KeepBest
 
 __all__ = ["add_parser", "config_from_args", "default_run_dir", "run", "train_into_folder"]
 

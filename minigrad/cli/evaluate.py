@@ -16,10 +16,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from data import load_cifar10_split
-from minigrad.cli import CommandError
-from minigrad.experiment import Accuracies, evaluate_model
-from minigrad.run_folder import LoadedRun, load_run
+from minigrad.cli.command import CommandError
+from minigrad.data import load_cifar10_split
+from minigrad.experiment.job import Accuracies, evaluate_model
+from minigrad.experiment.run_folder import LoadedRun, load_run
 
 __all__ = ["add_parser", "evaluate_run", "run"]
 

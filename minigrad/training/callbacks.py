@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from minigrad.training import Trainer
+    from minigrad.training.trainer import Trainer
 
 __all__ = ["Callback", "PrintLoss", "TimeToAccuracy"]
 

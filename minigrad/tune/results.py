@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from minigrad.atomic import write_text_atomic
-from minigrad.tune_space import Trial, TuneError
+from minigrad.files.atomic import write_text_atomic
+from minigrad.tune.space import Trial, TuneError
 
 __all__ = [
     "COLUMNS",

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from minigrad.atomic import write_bytes_atomic, write_json_atomic
-from minigrad.callbacks import Callback
+from minigrad.files.atomic import write_bytes_atomic, write_json_atomic
+from minigrad.training.callbacks import Callback
 
 if TYPE_CHECKING:
-    from minigrad.training import Trainer
+    from minigrad.training.trainer import Trainer
 
 __all__ = [
     "CHECKPOINT_FORMAT",

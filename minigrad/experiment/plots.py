@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from minigrad.atomic import write_figure_atomic
+from minigrad.files.atomic import write_figure_atomic
 
 __all__ = [
     "accuracy_figure",

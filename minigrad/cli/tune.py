@@ -19,16 +19,22 @@ from typing import Any
 
 import numpy as np
 
-from data import Cifar10Split, load_cifar10_split
-from minigrad.cli import EXIT_DIVERGED, EXIT_INTERRUPTED, CommandError
-from minigrad.cli_train import default_run_dir, train_into_folder
-from minigrad.early_stopping import EarlyStopping
-from minigrad.experiment import DTYPES, SAMPLINGS, TrainConfig
-from minigrad.run_folder import METRICS_FILE
-from minigrad.tune import RESULTS_FILE, SearchSettings, read_settings, run_search, write_summary
-from minigrad.tune_results import TrialResult, best_result, read_results
-from minigrad.tune_space import LR_FAMILIES, SearchSpace
-from minigrad.tune_workers import worker_pool, worker_split
+from minigrad.cli.command import EXIT_DIVERGED, EXIT_INTERRUPTED, CommandError
+from minigrad.cli.train import default_run_dir, train_into_folder
+from minigrad.data import Cifar10Split, load_cifar10_split
+from minigrad.experiment.job import DTYPES, SAMPLINGS, TrainConfig
+from minigrad.experiment.run_folder import METRICS_FILE
+from minigrad.training.early_stopping import EarlyStopping
+from minigrad.tune.results import TrialResult, best_result, read_results
+from minigrad.tune.search import (
+    RESULTS_FILE,
+    SearchSettings,
+    read_settings,
+    run_search,
+    write_summary,
+)
+from minigrad.tune.space import LR_FAMILIES, SearchSpace
+from minigrad.tune.workers import worker_pool, worker_split
 
 __all__ = ["add_parser", "retrain_into_folder", "run", "settings_from_args"]
 

@@ -35,13 +35,17 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.atomic import write_json_atomic, write_npz_atomic, write_text_atomic
 from minigrad.evaluation import predict_labels
-from minigrad.experiment import Accuracies, ConfigError, TrainConfig, build_model
-from minigrad.history import History
+from minigrad.experiment.job import Accuracies, ConfigError, TrainConfig, build_model
+from minigrad.experiment.plots import (
+    plot_accuracy_history,
+    plot_first_layer_weights,
+    plot_loss_history,
+)
+from minigrad.files.atomic import write_json_atomic, write_npz_atomic, write_text_atomic
 from minigrad.initializers import zeros
-from minigrad.plots import plot_accuracy_history, plot_first_layer_weights, plot_loss_history
 from minigrad.sequential import Sequential
+from minigrad.training.history import History
 
 __all__ = [
     "ACCURACY_PNG",

@@ -5,7 +5,7 @@ Importing this module needs Hypothesis (``pip install "minigrad[testing]"``).
 Examples
 --------
 >>> from hypothesis import given
->>> from minigrad.strategies import float64_arrays, batch_shapes
+>>> from minigrad.testing import float64_arrays, batch_shapes
 >>> @given(batch_shapes().flatmap(float64_arrays))
 ... def test_my_layer(x):
 ...     check_layer_gradients(MyLayer(), x, np.random.default_rng(0))

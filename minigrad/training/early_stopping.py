@@ -7,10 +7,10 @@ import numbers
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from minigrad.callbacks import Callback
+from minigrad.training.callbacks import Callback
 
 if TYPE_CHECKING:
-    from minigrad.training import Trainer
+    from minigrad.training.trainer import Trainer
 
 __all__ = ["EarlyStopping", "epochs_without_improvement"]
 

@@ -8,13 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.batching import MinibatchBuffer
-from minigrad.callbacks import Callback
 from minigrad.evaluation import accuracy
-from minigrad.history import History
-from minigrad.keep_best import KeepBest
 from minigrad.regularization import add_l2_gradients, l2_penalty
-from minigrad.sampling import (
+from minigrad.sequential import Sequential
+from minigrad.softmax_cross_entropy import SoftmaxCrossEntropy
+from minigrad.training.batching import MinibatchBuffer
+from minigrad.training.callbacks import Callback
+from minigrad.training.history import History
+from minigrad.training.keep_best import KeepBest
+from minigrad.training.sampling import (
     SAMPLING_KINDS,
     Sampler,
     apply_generator_state,
@@ -22,8 +24,6 @@ from minigrad.sampling import (
     generator_state,
     make_sampler,
 )
-from minigrad.sequential import Sequential
-from minigrad.softmax_cross_entropy import SoftmaxCrossEntropy
 from minigrad.validation import check_features, check_labels, check_positive_int
 
 __all__ = ["Trainer", "DivergenceError", "checked_parameters"]
@@ -106,7 +106,7 @@ class Trainer:
     callbacks : hooks for progress, logging and stopping.
     eval_chunk_size : rows per forward pass when measuring accuracy.
     restore_best : track the parameters with the best validation accuracy (a
-        :class:`~minigrad.keep_best.KeepBest` appended to the callbacks, kept as
+        :class:`~minigrad.training.keep_best.KeepBest` appended to the callbacks, kept as
         :attr:`keep_best`) and write them back into the model when :meth:`fit` ends,
         before the callbacks' ``on_train_end``.
 

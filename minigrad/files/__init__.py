@@ -1,0 +1,1 @@
+"""Files written atomically, so a reader sees the old file or the new one, never half."""
