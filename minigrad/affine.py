@@ -9,6 +9,7 @@ from numpy.typing import DTypeLike
 
 from minigrad.initializers import Initializer, normal, zeros
 from minigrad.layer import Layer
+from minigrad.validation import check_positive_int
 
 __all__ = ["Affine", "affine_forward", "affine_backward", "WEIGHT_ORDER"]
 
@@ -95,14 +96,11 @@ class Affine(Layer):
         dtype: DTypeLike = np.float64,
     ) -> None:
         super().__init__()
-        for name, size in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {size!r}")
+        self.in_features = check_positive_int(in_features, "in_features")
+        self.out_features = check_positive_int(out_features, "out_features")
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"dtype must be a floating-point type, got {dtype}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
         init = normal() if weight_init is None else weight_init
         W = init((self.out_features, self.in_features), dtype)
         self.params["W"] = np.asarray(W, order=WEIGHT_ORDER.get(dtype, "C"))
@@ -111,9 +109,23 @@ class Affine(Layer):
         self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Map (N, in_features) to (N, out_features)."""
+        """Map (N, in_features) to (N, out_features).
+
+        Raises ``ValueError`` for a wrong shape and ``TypeError`` for an input whose dtype is
+        not the weights' (NumPy would silently compute in the wider one).
+        """
+        W = self.params["W"]
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(
+                f"Affine expects input of shape (N, {self.in_features}), got {x.shape}"
+            )
+        if x.dtype != W.dtype:
+            raise TypeError(
+                f"Affine input is {x.dtype} but its weights are {W.dtype}; convert the input "
+                f"once, e.g. x.astype(np.{W.dtype})"
+            )
         self._x = x
-        return affine_forward(x, self.params["W"], self.params["b"])
+        return affine_forward(x, W, self.params["b"])
 
     def backward(self, dout: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         """(N, out_features) upstream gradient to (N, in_features), filling grads."""
@@ -122,6 +134,13 @@ class Affine(Layer):
         return affine_backward(
             dout, self._x, self.params["W"], self.grads["W"], self.grads["b"], need_input_grad
         )
+
+    def output_width(self, input_width: int) -> int:
+        if input_width != self.in_features:
+            raise ValueError(
+                f"Affine expects {self.in_features} input features, got {input_width}"
+            )
+        return self.out_features
 
     def extra_repr(self) -> str:
         dtype = self.params["W"].dtype

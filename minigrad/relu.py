@@ -21,8 +21,8 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     out : ndarray, same shape and dtype as ``x``
     mask : bool ndarray, same shape, ``x > 0``; backward reuses it instead of recomputing.
     """
-    mask = x > 0
-    return np.multiply(x, mask, dtype=x.dtype), mask
+    # np.maximum, not x * mask: -inf * 0 would be NaN, and max(-inf, 0) is 0.
+    return np.maximum(x, 0, dtype=x.dtype), x > 0
 
 
 def relu_backward(dout: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -33,7 +33,8 @@ def relu_backward(dout: np.ndarray, mask: np.ndarray) -> np.ndarray:
     dout : ndarray, upstream gradient
     mask : bool ndarray of the same shape, from :func:`relu_forward`
     """
-    return np.multiply(dout, mask, dtype=dout.dtype)
+    # np.where, not dout * mask: an inf or NaN upstream at an inactive unit gives 0 there.
+    return np.where(mask, dout, dout.dtype.type(0))
 
 
 class ReLU(Layer):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from numpy.typing import DTypeLike
 
@@ -140,6 +142,22 @@ class TwoLayerNet:
             callbacks=[PrintLoss(num_iters)] if verbose else [],
         )
         return trainer.fit(X, y, X_val, y_val, num_iters=num_iters).as_workbook_dict()
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of the parameters under the Sequential's names (``"0.W"`` ...)."""
+        return self.model.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, object]) -> None:
+        """Copy a :meth:`state_dict` into the parameters in place (checked first)."""
+        self.model.load_state_dict(state)
+
+    def num_parameters(self) -> int:
+        """``H*D + H + C*H + C``: 154,160 for the workbook's 3072 -> 50 -> 10 net."""
+        return self.model.num_parameters()
+
+    def summary(self) -> str:
+        """The layers, their output widths and parameter counts (see ``Sequential``)."""
+        return self.model.summary()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted class of each row of X (N, D), shape (N,)."""

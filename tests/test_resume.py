@@ -21,6 +21,7 @@ from minigrad.models import two_layer_net
 from minigrad.optim import ExponentialDecay, make_optimizer
 from minigrad.training.checkpoint import PeriodicCheckpoint, load_checkpoint, save_checkpoint
 from minigrad.training.early_stopping import EarlyStopping
+from minigrad.training.keep_best import KeepBest
 
 TOTAL = 23  # iterations of the full run; batch 30 of 180 rows: 6 iterations per epoch
 BATCH = 30
@@ -180,7 +181,7 @@ def test_best_parameters_survive_a_checkpoint(tmp_path: Path) -> None:
     def trainer() -> Trainer:
         model = two_layer_net(2, 16, 3, weight_init=normal(0.5, np.random.default_rng(7)))
         return Trainer(model, make_optimizer("sgd", learning_rate=ExponentialDecay(3.0, 0.99)),
-                       batch_size=BATCH, rng=np.random.default_rng(0), restore_best=True)
+                       batch_size=BATCH, rng=np.random.default_rng(0), callbacks=[KeepBest()])
 
     uninterrupted = trainer()
     uninterrupted.fit(X, y, X_val, y_val, num_iters=60)
@@ -191,14 +192,18 @@ def test_best_parameters_survive_a_checkpoint(tmp_path: Path) -> None:
                 raise KeyboardInterrupt
 
     killed = trainer()
-    killed.callbacks[:0] = [PeriodicCheckpoint(tmp_path / "ckpt", every=20), KillAt()]
+    killed.callbacks += [PeriodicCheckpoint(tmp_path / "ckpt", every=20), KillAt()]
     with pytest.raises(KeyboardInterrupt):
         killed.fit(X, y, X_val, y_val, num_iters=60)
     resumed = trainer()
     load_checkpoint(tmp_path / "ckpt", resumed)
-    assert resumed.keep_best is not None and resumed.keep_best.has_best
+    resumed_keeper, uninterrupted_keeper = resumed.callbacks[0], uninterrupted.callbacks[0]
+    assert isinstance(resumed_keeper, KeepBest) and isinstance(uninterrupted_keeper, KeepBest)
+    assert resumed_keeper.has_best
     resumed.fit(X, y, X_val, y_val, num_iters=60 - resumed.iteration)
-    assert uninterrupted.keep_best is not None
-    assert resumed.keep_best.best_epoch == uninterrupted.keep_best.best_epoch
-    for name, value in uninterrupted.model.params.items():  # both ended on the best weights
+    assert resumed_keeper.best_epoch == uninterrupted_keeper.best_epoch
+    assert uninterrupted_keeper.best_state is not None and resumed_keeper.best_state is not None
+    for name, value in uninterrupted_keeper.best_state.items():
+        assert np.array_equal(value, resumed_keeper.best_state[name]), name
+    for name, value in uninterrupted.model.params.items():  # and on the same live weights
         assert np.array_equal(value, resumed.model.params[name]), name

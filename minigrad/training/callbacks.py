@@ -4,18 +4,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from minigrad.training.trainer import Trainer
+from minigrad.layer import Layer
+from minigrad.training.history import History
 
-__all__ = ["Callback", "PrintLoss", "TimeToAccuracy"]
+__all__ = ["Callback", "PrintLoss", "TimeToAccuracy", "TrainingRun"]
+
+
+class TrainingRun(Protocol):
+    """What a callback sees of the training loop (:class:`~minigrad.training.Trainer` is one).
+
+    Callbacks depend on this, not on the trainer's module, so the trainer can import them
+    without a cycle.
+    """
+
+    model: Layer
+    optimizer: Any
+    history: History
+    iteration: int
+    stop_training: bool
+
+    def state_dict(self) -> dict[str, Any]: ...
 
 
 class Callback:
     """Base class: override the hooks you need. Set ``trainer.stop_training`` to stop.
 
-    Order within one iteration ``it``: the update, then (if ``it`` closes an epoch)
+    Every hook receives the trainer (a :class:`TrainingRun`). Order within one iteration
+    ``it``: the update, then (if ``it`` closes an epoch)
     :meth:`on_epoch_end` and the learning-rate decay, then ``trainer.iteration`` becomes
     ``it + 1``, then :meth:`on_iteration_end`. So at :meth:`on_iteration_end` the trainer is
     in a consistent between-iterations state (a checkpoint taken there resumes exactly).
@@ -25,18 +42,18 @@ class Callback:
     with JSON-able scalars and ndarrays as values; :meth:`Trainer.state_dict` saves them.
     """
 
-    def on_train_begin(self, trainer: Trainer) -> None:
+    def on_train_begin(self, trainer: TrainingRun) -> None:
         """Before the first iteration of :meth:`Trainer.fit`."""
 
-    def on_iteration_end(self, trainer: Trainer, iteration: int, loss: float) -> None:
+    def on_iteration_end(self, trainer: TrainingRun, iteration: int, loss: float) -> None:
         """After ``iteration`` (0-based) is complete; ``loss`` is its training loss."""
 
     def on_epoch_end(
-        self, trainer: Trainer, epoch: int, train_acc: float, val_acc: float | None
+        self, trainer: TrainingRun, epoch: int, train_acc: float, val_acc: float | None
     ) -> None:
         """After accuracies are recorded for ``epoch`` (0-based), before the rate decays."""
 
-    def on_train_end(self, trainer: Trainer) -> None:
+    def on_train_end(self, trainer: TrainingRun) -> None:
         """After the last iteration (also after an early stop)."""
 
 
@@ -48,7 +65,7 @@ class PrintLoss(Callback):
         self.every = every
         self.write = write
 
-    def on_iteration_end(self, trainer: Trainer, iteration: int, loss: float) -> None:
+    def on_iteration_end(self, trainer: TrainingRun, iteration: int, loss: float) -> None:
         if iteration % self.every == 0:
             self.write(f"iteration {iteration} / {self.num_iters}: loss {loss}")
 
@@ -77,12 +94,12 @@ class TimeToAccuracy(Callback):
         self.seconds: float | None = None
         self._start: float | None = None
 
-    def on_train_begin(self, trainer: Trainer) -> None:
+    def on_train_begin(self, trainer: TrainingRun) -> None:
         if self._start is None:
             self._start = self.clock()
 
     def on_epoch_end(
-        self, trainer: Trainer, epoch: int, train_acc: float, val_acc: float | None
+        self, trainer: TrainingRun, epoch: int, train_acc: float, val_acc: float | None
     ) -> None:
         if self.iterations is None and val_acc is not None and val_acc >= self.target:
             assert self._start is not None

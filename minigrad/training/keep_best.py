@@ -1,27 +1,26 @@
-"""A callback that keeps a copy of the weights with the best validation accuracy so far."""
+"""A callback that keeps a copy of the model's state at its best validation accuracy so far."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from minigrad.training.callbacks import Callback
-
-if TYPE_CHECKING:
-    from minigrad.sequential import Sequential
-    from minigrad.training.trainer import Trainer
+from minigrad.layer import Layer
+from minigrad.training.best_validation import BestValidation
+from minigrad.training.callbacks import Callback, TrainingRun
 
 __all__ = ["KeepBest"]
 
 
 class KeepBest(Callback):
-    """Copy the model's parameters whenever an epoch sets a new best validation accuracy.
+    """Copy the model's state whenever an epoch sets a new best validation accuracy.
 
     The copy is taken at the epoch end, right after the accuracy was measured on exactly
-    those parameters, so :attr:`best_val_acc` describes :attr:`best_params`. Ties keep the
-    earlier weights.
+    that state, so :attr:`best_val_acc` describes :attr:`best_state`. Ties keep the earlier
+    state. The live model is never changed: call :meth:`restore` to put the best state into
+    a model when you want it (after training, or into another model of the same shape).
 
     Parameters
     ----------
@@ -30,106 +29,85 @@ class KeepBest(Callback):
 
     Attributes
     ----------
-    best_params : dict of name to ndarray (copies), or None before the first epoch end.
-    best_val_acc : the validation accuracy of ``best_params``, or None.
-    best_epoch, best_iteration : the epoch (0-based) and the iteration that closed it.
+    best_state : ``model.state_dict()`` (parameters and buffers, copies) at the best epoch,
+        or None before the first epoch end with validation data.
+    tracker : the :class:`~minigrad.training.best_validation.BestValidation` bookkeeping.
     """
 
     def __init__(self, on_improve: Callable[[KeepBest], None] | None = None) -> None:
         self.on_improve = on_improve
-        self.best_params: dict[str, np.ndarray] | None = None
-        self.best_val_acc: float | None = None
-        self.best_epoch: int | None = None
-        self.best_iteration: int | None = None
-        self._model: Sequential | None = None
+        self.tracker = BestValidation()
+        self.best_state: dict[str, np.ndarray] | None = None
 
     @property
     def has_best(self) -> bool:
-        """Whether a validation accuracy has been recorded (and weights copied)."""
-        return self.best_params is not None
+        """Whether a validation accuracy has been recorded (and the state copied)."""
+        return self.best_state is not None
 
-    def on_train_begin(self, trainer: Trainer) -> None:
-        self._model = trainer.model
+    @property
+    def best_val_acc(self) -> float | None:
+        """The validation accuracy of :attr:`best_state` (None before the first)."""
+        return self.tracker.best
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch (0-based) of :attr:`best_state` (None before the first)."""
+        return None if self.best_state is None else self.tracker.epoch
+
+    @property
+    def best_iteration(self) -> int | None:
+        """The trainer's iteration count right after that epoch closed (None before)."""
+        return None if self.best_state is None else self.tracker.iteration
 
     def on_epoch_end(
-        self, trainer: Trainer, epoch: int, train_acc: float, val_acc: float | None
+        self, trainer: TrainingRun, epoch: int, train_acc: float, val_acc: float | None
     ) -> None:
-        if val_acc is None or (self.best_val_acc is not None and val_acc <= self.best_val_acc):
+        if val_acc is None or not self.tracker.update(val_acc, epoch, trainer.iteration):
             return
-        params = trainer.model.params
-        if self.best_params is None:
-            self.best_params = {name: array.copy() for name, array in params.items()}
+        state = trainer.model.state_dict()
+        if self.best_state is not None and self.best_state.keys() == state.keys():
+            for name, array in state.items():
+                np.copyto(self.best_state[name], array)  # keep the buffers others may hold
         else:
-            for name, array in params.items():
-                np.copyto(self.best_params[name], array)  # reuse the buffers
-        self.best_val_acc = val_acc
-        self.best_epoch = epoch
-        self.best_iteration = trainer.iteration
+            self.best_state = state
         if self.on_improve is not None:
             self.on_improve(self)
 
     def state_dict(self) -> dict[str, Any]:
-        """The best so far (copies), so a checkpointed run resumes with it.
-
-        Returns
-        -------
-        dict with ``best_val_acc``, ``best_epoch``, ``best_iteration`` (scalars or None)
-        and ``best_params`` (name -> ndarray copy, or None).
-        """
-        params = None if self.best_params is None else {
-            name: array.copy() for name, array in self.best_params.items()
+        """The best so far (copies), so a checkpointed run resumes with it."""
+        best = None if self.best_state is None else {
+            name: array.copy() for name, array in self.best_state.items()
         }
-        return {
-            "best_val_acc": self.best_val_acc,
-            "best_epoch": self.best_epoch,
-            "best_iteration": self.best_iteration,
-            "best_params": params,
-        }
+        return {"tracker": self.tracker.state_dict(), "best_state": best}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict`; ``ValueError`` naming a missing or malformed entry."""
-        keys = ("best_val_acc", "best_epoch", "best_iteration", "best_params")
-        missing = [key for key in keys if key not in state]
-        if missing:
-            raise ValueError(f"KeepBest state has no {missing} entries")
-        params = state["best_params"]
-        if (params is None) != (state["best_val_acc"] is None):
-            raise ValueError(
-                "KeepBest state must hold both best_params and best_val_acc, or neither"
-            )
-        if params is not None and not (
-            isinstance(params, Mapping)
-            and all(isinstance(value, np.ndarray) for value in params.values())
+        if not isinstance(state, Mapping) or {"tracker", "best_state"} - set(state):
+            raise ValueError("KeepBest state must have 'tracker' and 'best_state' entries")
+        best = state["best_state"]
+        if best is not None and not (
+            isinstance(best, Mapping) and all(isinstance(v, np.ndarray) for v in best.values())
         ):
-            raise ValueError("KeepBest state 'best_params' must map names to arrays")
-        self.best_params = None if params is None else {
-            str(name): np.array(value, copy=True) for name, value in params.items()
+            raise ValueError("KeepBest state 'best_state' must map names to arrays")
+        tracker = BestValidation()
+        tracker.load_state_dict(state["tracker"])
+        if (best is None) != (tracker.best is None):
+            raise ValueError("KeepBest state must hold both a best state and its accuracy")
+        self.tracker = tracker
+        self.best_state = None if best is None else {
+            str(name): np.array(value, copy=True) for name, value in best.items()
         }
-        self.best_val_acc = None if params is None else float(state["best_val_acc"])
-        self.best_epoch = None if state["best_epoch"] is None else int(state["best_epoch"])
-        self.best_iteration = (
-            None if state["best_iteration"] is None else int(state["best_iteration"])
-        )
 
-    def restore(self, model: Sequential | None = None) -> None:
-        """Write the best weights into ``model`` (default: the model being trained).
-
-        The model's arrays are overwritten in place, so references to them stay valid.
+    def restore(self, model: Layer) -> None:
+        """Write the best state into ``model`` in place (references to its arrays stay valid).
 
         Raises
         ------
-        RuntimeError : no validation accuracy was recorded yet, or no model is known.
+        RuntimeError
+            No validation accuracy was recorded yet.
+        ValueError
+            ``model`` does not have the kept state's names, shapes and dtypes.
         """
-        if self.best_params is None:
-            raise RuntimeError("no best weights yet: no epoch with validation data has ended")
-        target = self._model if model is None else model
-        if target is None:
-            raise RuntimeError("restore() needs a model: training has not started")
-        params = target.params
-        if set(params) != set(self.best_params):
-            raise ValueError(
-                f"the model's parameters {sorted(params)} are not the kept ones "
-                f"{sorted(self.best_params)}"
-            )
-        for name, array in params.items():
-            np.copyto(array, self.best_params[name])
+        if self.best_state is None:
+            raise RuntimeError("no best state yet: no epoch with validation data has ended")
+        model.load_state_dict(self.best_state)
