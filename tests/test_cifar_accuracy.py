@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from minigrad.data import Cifar10Split, load_cifar10_split
-from minigrad.experiment.job import BEST, SUBOPTIMAL, TrainConfig, run_training
+from minigrad.experiment.config import BEST, SUBOPTIMAL, TrainConfig
+from minigrad.experiment.job import run_training
 
 pytestmark = [
     pytest.mark.cifar,

@@ -16,7 +16,7 @@ from fake_cifar import write_fake_cifar
 from minigrad.cli import command as cli
 from minigrad.cli import train as cli_train
 from minigrad.cli.evaluate import evaluate_run
-from minigrad.experiment.job import BEST, SUBOPTIMAL
+from minigrad.experiment.config import BEST, SUBOPTIMAL
 from minigrad.training.callbacks import Callback
 from minigrad.training.trainer import Trainer
 

@@ -12,16 +12,8 @@ import numpy as np
 import pytest
 
 from minigrad.data import Cifar10Split
-from minigrad.experiment.job import (
-    BEST,
-    SUBOPTIMAL,
-    Accuracies,
-    ConfigError,
-    TrainConfig,
-    TrainingInterrupted,
-    build_model,
-    run_training,
-)
+from minigrad.experiment.config import BEST, SUBOPTIMAL, ConfigError, TrainConfig
+from minigrad.experiment.job import Accuracies, TrainingInterrupted, build_model, run_training
 from minigrad.experiment.progress import ProgressBar
 from minigrad.experiment.run_folder import (
     CONFIG_FILE,

@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from minigrad.data import CifarFormatError, CifarNotFoundError, DataFetchError
-from minigrad.experiment.job import ConfigError
+from minigrad.experiment.config import ConfigError
 from minigrad.experiment.run_folder import RunFolderError
 from minigrad.training.trainer import DivergenceError
 from minigrad.version import __version__

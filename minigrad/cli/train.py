@@ -24,12 +24,9 @@ from typing import Any, TextIO
 
 from minigrad.cli.command import EXIT_INTERRUPTED, CommandError
 from minigrad.data import Cifar10Split, load_cifar10_split
+from minigrad.experiment.config import DTYPES, PRESETS, SAMPLINGS, TrainConfig
 from minigrad.experiment.job import (
-    DTYPES,
-    PRESETS,
-    SAMPLINGS,
     Accuracies,
-    TrainConfig,
     TrainingInterrupted,
     evaluate_model,
     run_training,

@@ -22,7 +22,7 @@ import numpy as np
 from minigrad.cli.command import EXIT_DIVERGED, EXIT_INTERRUPTED, CommandError
 from minigrad.cli.train import default_run_dir, train_into_folder
 from minigrad.data import Cifar10Split, load_cifar10_split
-from minigrad.experiment.job import DTYPES, SAMPLINGS, TrainConfig
+from minigrad.experiment.config import DTYPES, SAMPLINGS, TrainConfig
 from minigrad.experiment.run_folder import METRICS_FILE
 from minigrad.training.early_stopping import EarlyStopping
 from minigrad.tune.results import TrialResult, best_result, read_results

@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from minigrad.evaluation import predict_labels
-from minigrad.experiment.job import Accuracies, ConfigError, TrainConfig, build_model
+from minigrad.experiment.config import ConfigError, TrainConfig
+from minigrad.experiment.job import Accuracies, build_model
 from minigrad.experiment.plots import (
     plot_accuracy_history,
     plot_first_layer_weights,

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.experiment.job import ConfigError, TrainConfig
+from minigrad.experiment.config import ConfigError, TrainConfig
 from minigrad.optim import OPTIMIZERS
 
 __all__ = [

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.experiment.job import DataSplit, TrainConfig, run_training
+from minigrad.experiment.config import TrainConfig
+from minigrad.experiment.job import DataSplit, run_training
 from minigrad.training.callbacks import Callback, TimeToAccuracy
 from minigrad.training.early_stopping import EarlyStopping
 from minigrad.training.trainer import DivergenceError
