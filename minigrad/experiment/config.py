@@ -10,13 +10,12 @@ written to ``config.json``, sent to a worker process and compared for equality.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from minigrad.optim import OPTIMIZERS
+from minigrad.validation import check_choice, check_int, check_positive_int, check_real
 
 __all__ = [
     "BEST",
@@ -38,33 +37,6 @@ class ConfigError(ValueError):
     """A training setting is invalid; the message names the setting and the value."""
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _real(name: str, value: Any, *, low: float, low_ok: bool, high: float = math.inf) -> float:
-    """``value`` as a finite float in ``[low, high]`` (``(low, high]`` unless ``low_ok``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(f"{name} must be a real number, got {value!r}")
-    number = float(value)
-    above_low = number >= low if low_ok else number > low
-    if not (math.isfinite(number) and above_low and number <= high):
-        bound = f"{'>=' if low_ok else '>'} {low:g}"
-        if high < math.inf:
-            bound += f" and <= {high:g}"
-        raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}")
-    return number
-
-
-def _choice(name: str, value: Any, choices: Iterable[str]) -> str:
-    known = sorted(choices)
-    if value not in known:
-        raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(known)}")
-    return str(value)
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Every setting of a training run; the defaults are the workbook's best net.
@@ -84,7 +56,7 @@ class TrainConfig:
     std : standard deviation of the initial weights (>= 0).
     seed : seeds the initial weights and the minibatch draws (>= 0).
     dtype : ``"float32"`` or ``"float64"``, for the data and the parameters.
-    optimizer : a name known to ``optim.make_optimizer`` (``"sgd"``, ``"adam"`` ...).
+    optimizer : a name known to ``minigrad.optim.make_optimizer`` (``"sgd"``, ``"adam"`` ...).
     sampling : ``"replacement"`` (the workbook's) or ``"shuffle"`` (epochs without
         replacement).
     num_training, num_validation, num_test : sizes of the CIFAR-10 splits.
@@ -106,24 +78,32 @@ class TrainConfig:
     num_test: int = 1000
 
     def __post_init__(self) -> None:
-        checked: dict[str, Any] = {
-            "learning_rate": _real("learning_rate", self.learning_rate, low=0.0, low_ok=False),
-            "lr_decay": _real("lr_decay", self.lr_decay, low=0.0, low_ok=False, high=1.0),
-            "reg": _real("reg", self.reg, low=0.0, low_ok=True),
-            "std": _real("std", self.std, low=0.0, low_ok=True),
-            "dtype": _choice("dtype", self.dtype, DTYPES),
-            "optimizer": _choice("optimizer", self.optimizer, OPTIMIZERS),
-            "sampling": _choice("sampling", self.sampling, SAMPLINGS),
-        }
-        for name in ("hidden_size", "num_iters", "batch_size", "num_training",
-                     "num_validation", "num_test"):
-            checked[name] = _positive_int(name, getattr(self, name))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) \
-                or self.seed < 0:
-            raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
-        checked["seed"] = int(self.seed)
+        try:
+            checked = self._checked_fields()
+        except (TypeError, ValueError) as err:  # one error type for every bad setting
+            raise ConfigError(str(err)) from None
         for name, value in checked.items():
             object.__setattr__(self, name, value)  # frozen: normalise in place once
+
+    def _checked_fields(self) -> dict[str, Any]:
+        """Every field checked and normalised (``TypeError`` / ``ValueError`` naming it)."""
+        checked: dict[str, Any] = {
+            name: check_positive_int(getattr(self, name), name)
+            for name in ("hidden_size", "num_iters", "batch_size", "num_training",
+                         "num_validation", "num_test")
+        }
+        checked.update(
+            learning_rate=check_real(self.learning_rate, "learning_rate", low=0.0,
+                                     low_open=True),
+            lr_decay=check_real(self.lr_decay, "lr_decay", low=0.0, low_open=True, high=1.0),
+            reg=check_real(self.reg, "reg", low=0.0),
+            std=check_real(self.std, "std", low=0.0),
+            seed=check_int(self.seed, "seed", low=0),
+            dtype=check_choice(self.dtype, "dtype", DTYPES),
+            optimizer=check_choice(self.optimizer, "optimizer", OPTIMIZERS),
+            sampling=check_choice(self.sampling, "sampling", SAMPLINGS),
+        )
+        return checked
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-able dict (field order); inverse of :meth:`from_dict`."""
