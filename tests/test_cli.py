@@ -15,8 +15,9 @@ from fake_cifar import write_fake_cifar
 
 from minigrad.cli import command as cli
 from minigrad.cli import train as cli_train
-from minigrad.cli.evaluate import evaluate_run
 from minigrad.experiment.config import BEST, SUBOPTIMAL
+from minigrad.experiment.run_evaluation import evaluate_run
+from minigrad.experiment.training_run import default_run_dir
 from minigrad.training.callbacks import Callback
 from minigrad.training.trainer import Trainer
 
@@ -179,11 +180,11 @@ def test_no_subcommand_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_default_run_folder_name(tmp_path: Path) -> None:
-    first = cli_train.default_run_dir("best", 3, parent=tmp_path)
+    first = default_run_dir("best", 3, parent=tmp_path)
     assert first.parent == tmp_path and first.name.endswith("-best-seed3")
     first.mkdir()
-    assert cli_train.default_run_dir("best", 3, parent=tmp_path).name.startswith(first.name)
-    assert cli_train.default_run_dir("best", 3, parent=tmp_path) != first
+    assert default_run_dir("best", 3, parent=tmp_path).name.startswith(first.name)
+    assert default_run_dir("best", 3, parent=tmp_path) != first
 
 
 @pytest.mark.parametrize(

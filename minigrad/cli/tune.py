@@ -10,33 +10,33 @@ like ``minigrad train`` writes. Ctrl-C (or a kill) keeps every finished trial;
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from minigrad.cli.command import EXIT_DIVERGED, EXIT_INTERRUPTED, CommandError
-from minigrad.cli.train import default_run_dir, train_into_folder
-from minigrad.data import Cifar10Split, load_cifar10_split
+from minigrad.data import Cifar10Split
 from minigrad.experiment.config import DTYPES, SAMPLINGS, TrainConfig
-from minigrad.experiment.run_folder import METRICS_FILE
-from minigrad.training.early_stopping import EarlyStopping
-from minigrad.tune.results import TrialResult, best_result, read_results
+from minigrad.experiment.job import load_split
+from minigrad.experiment.run_folder import run_finished
+from minigrad.experiment.training_run import default_run_dir
+from minigrad.tune.best_trial import best_trial_dir, retrain_best_trial
+from minigrad.tune.results import TrialResult, best_result
 from minigrad.tune.search import (
     RESULTS_FILE,
     SearchSettings,
+    check_new_search_folder,
+    finished_trials,
     read_settings,
     run_search,
     write_summary,
 )
 from minigrad.tune.space import LR_FAMILIES, SearchSpace
-from minigrad.tune.workers import worker_pool, worker_split
+from minigrad.validation import check_positive_int
 
-__all__ = ["add_parser", "retrain_into_folder", "run", "settings_from_args"]
+__all__ = ["add_parser", "run", "settings_from_args"]
 
 _RANGE_OPTIONS = (
     # (flag, SearchSpace field, type, what)
@@ -134,33 +134,6 @@ def settings_from_args(args: argparse.Namespace, base: SearchSettings) -> Search
     return SearchSettings.from_dict(settings)
 
 
-def retrain_into_folder(
-    config: TrainConfig,
-    run_dir: Path,
-    patience: int | None,
-    quiet: bool,
-    split: Cifar10Split | None = None,
-    mean_image: np.ndarray | None = None,
-) -> str:
-    """Train ``config`` into run folder ``run_dir`` as ``minigrad train`` would.
-
-    In a worker process (``split`` None) the data is the worker's shared split plus
-    ``mean_image``. The trial's callbacks are repeated so the net is the trial's net.
-
-    Returns
-    -------
-    What ``minigrad train`` prints about the run (accuracies, wall time, folder).
-    """
-    if split is None:
-        shared = worker_split()
-        split = Cifar10Split(shared.X_train, shared.y_train, shared.X_val, shared.y_val,
-                             shared.X_test, shared.y_test, mean_image)
-    callbacks = [] if patience is None else [EarlyStopping(patience)]
-    report = io.StringIO()
-    train_into_folder(config, split, run_dir, callbacks=callbacks, quiet=quiet, stdout=report)
-    return report.getvalue()
-
-
 def _save_best(
     best: TrialResult,
     settings: SearchSettings,
@@ -168,26 +141,19 @@ def _save_best(
     folder: Path,
     workers: int,
     quiet: bool,
-) -> None:
-    run_dir = folder / f"best-trial-{best.trial.trial_id:04d}"
-    if (run_dir / METRICS_FILE).is_file():
+) -> int:
+    """Retrain the best trial into its run folder, print what it scored; the exit code."""
+    run_dir = best_trial_dir(folder, best.trial)
+    if run_finished(run_dir):
         print(f"best trial's run folder: {run_dir} (already written)")
-        return
-    sizes = {"num_training": len(split.X_train), "num_validation": len(split.X_val),
-             "num_test": len(split.X_test)}
-    config = best.trial.train_config(settings.space, **sizes)
+        return 0
     print(f"retraining trial {best.trial.trial_id} into {run_dir} ...", file=sys.stderr)
-    sys.stdout.flush()
-    if workers == 1:
-        print(retrain_into_folder(config, run_dir, settings.patience, quiet, split), end="")
-        return
-    # In a worker like the trials' (one BLAS thread): the same numbers as the trial, and
-    # no thread oversubscription in this process.
-    with worker_pool(1, split) as pool:
-        report = pool.submit(
-            retrain_into_folder, config, run_dir, settings.patience, True, None, split.mean_image
-        ).result()
-    print(report, end="")
+    sys.stdout.flush()  # show the leaderboard before the minutes of retraining
+    outcome = retrain_best_trial(
+        best, settings, split, run_dir, workers=workers, progress=False if quiet else None
+    )
+    print(outcome.summary())
+    return EXIT_INTERRUPTED if outcome.interrupted else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -199,27 +165,27 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, base)
     if folder is None:
         folder = default_run_dir("tune", settings.seed)
-    if not args.resume and (folder / RESULTS_FILE).exists():
-        raise CommandError(f"{folder / RESULTS_FILE} exists: pass --resume to continue it")
-    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
-    if workers <= 0:
-        raise CommandError(f"--workers must be a positive integer, got {workers}")
+    if not args.resume:
+        check_new_search_folder(folder)  # fail before spending seconds on the data
+    try:
+        workers = check_positive_int(
+            (os.cpu_count() or 1) if args.workers is None else args.workers, "--workers"
+        )
+    except (TypeError, ValueError) as err:
+        raise CommandError(str(err)) from None
     if not args.quiet:
         print("loading CIFAR-10 ...", file=sys.stderr)
-    try:
-        split = load_cifar10_split(
-            args.num_training, args.num_validation, args.num_test,
-            root=args.data_dir, dtype=settings.space.dtype,
-        )
-    except ValueError as exc:  # split sizes larger than the data
-        raise CommandError(str(exc)) from exc
+    split = load_split(
+        args.num_training, args.num_validation, args.num_test,
+        root=args.data_dir, dtype=settings.space.dtype,
+    )
     try:
         results = run_search(
             split, settings, folder, workers=workers, resume=args.resume,
             progress=False if args.quiet else None,
         )
     except KeyboardInterrupt:
-        saved = len(read_results(folder / RESULTS_FILE)) if (folder / RESULTS_FILE).exists() else 0
+        saved = len(finished_trials(folder))
         print(
             f"minigrad tune: interrupted; {saved} finished trial(s) are in "
             f"{folder / RESULTS_FILE}\ncontinue with: minigrad tune --resume --out {folder}",
@@ -236,6 +202,6 @@ def run(args: argparse.Namespace) -> int:
     if best is None:
         print("no trial finished successfully: nothing to save", file=sys.stderr)
         return EXIT_DIVERGED
-    if not args.no_save_best:
-        _save_best(best, settings, split, folder, workers, args.quiet)
-    return 0
+    if args.no_save_best:
+        return 0
+    return _save_best(best, settings, split, folder, workers, args.quiet)

@@ -1,1 +1,1 @@
-"""The CIFAR-10 job as a Python API: settings, presets, training runs, run folders and plots."""
+"""The CIFAR-10 job as a Python API: settings, training into run folders, re-evaluation, plots."""

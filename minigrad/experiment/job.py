@@ -15,13 +15,16 @@ processes. The settings themselves live in :mod:`minigrad.experiment.config`.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
+from minigrad.data import Cifar10Split, CifarFormatError, load_cifar10_split
 from minigrad.evaluation import accuracy
 from minigrad.experiment.config import NUM_CLASSES, ConfigError, TrainConfig
 from minigrad.initializers import Initializer, normal
@@ -39,6 +42,7 @@ __all__ = [
     "TrainingInterrupted",
     "build_model",
     "evaluate_model",
+    "load_split",
     "run_training",
 ]
 
@@ -61,6 +65,37 @@ class DataSplit(Protocol):
     def X_test(self) -> np.ndarray: ...
     @property
     def y_test(self) -> np.ndarray: ...
+
+
+def load_split(
+    num_training: int,
+    num_validation: int,
+    num_test: int,
+    *,
+    dtype: npt.DTypeLike,
+    root: str | os.PathLike[str] | None = None,
+    subtract_mean: bool = True,
+) -> Cifar10Split:
+    """The CIFAR-10 split of a job, as ``minigrad.data.load_cifar10_split`` loads it.
+
+    Returns
+    -------
+    Cifar10Split with rows (num_training, 3072) ... in ``dtype`` and the mean image (3072,).
+
+    Raises
+    ------
+    ConfigError : the sizes do not fit the data (e.g. more training images than there are).
+    CifarFormatError, CifarNotFoundError, DataFetchError : the data is corrupt or missing.
+    """
+    try:
+        return load_cifar10_split(
+            num_training, num_validation, num_test,
+            root=root, dtype=dtype, subtract_mean=subtract_mean,
+        )
+    except CifarFormatError:  # a ValueError too, but about the files: keep it
+        raise
+    except ValueError as err:  # the sizes: a setting of the job
+        raise ConfigError(str(err)) from err
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ __all__ = [
     "read_metrics",
     "read_weights",
     "report_markdown",
+    "run_finished",
     "run_metrics",
     "timing_record",
     "write_config",
@@ -350,6 +351,11 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunFolderError(f"{path} is not valid JSON: {exc}") from None
+
+
+def run_finished(run_dir: PathLike) -> bool:
+    """Whether ``run_dir`` holds metrics.json, the file a finished run writes last."""
+    return (Path(run_dir) / METRICS_FILE).is_file()
 
 
 def read_config(run_dir: PathLike) -> TrainConfig:

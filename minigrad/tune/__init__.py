@@ -1,1 +1,1 @@
-"""Hyper-parameter search over the CIFAR-10 job: trial sampling, workers, results, plots."""
+"""Hyper-parameter search over the CIFAR-10 job: trials, workers, results, plots, the best run."""

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from minigrad.experiment.job import DataSplit
 from minigrad.files.atomic import write_json_atomic, write_text_atomic
 from minigrad.tune.plot import plot_search
-from minigrad.tune.results import TrialLog, TrialResult, best_result, leaderboard
+from minigrad.tune.results import TrialLog, TrialResult, best_result, leaderboard, read_results
 from minigrad.tune.space import SearchSpace, TuneError, sample_trial, sample_trials
 from minigrad.tune.workers import TrialJob, run_job, worker_pool
 
@@ -41,9 +41,12 @@ __all__ = [
     "RESULTS_FILE",
     "SEARCH_FILE",
     "SearchSettings",
+    "check_new_search_folder",
     "check_same_search",
+    "finished_trials",
     "read_settings",
     "run_search",
+    "split_sizes",
     "write_summary",
 ]
 
@@ -114,7 +117,8 @@ def _positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
-def _split_sizes(split: DataSplit) -> dict[str, int]:
+def split_sizes(split: DataSplit) -> dict[str, int]:
+    """``num_training``, ``num_validation``, ``num_test``: the rows of ``split``'s parts."""
     return {
         "num_training": int(split.X_train.shape[0]),
         "num_validation": int(split.X_val.shape[0]),
@@ -136,6 +140,19 @@ def _read_search_file(folder: str | os.PathLike[str]) -> tuple[SearchSettings, d
 def read_settings(folder: str | os.PathLike[str]) -> SearchSettings:
     """The settings saved in a search folder's ``search.json``."""
     return _read_search_file(folder)[0]
+
+
+def check_new_search_folder(folder: str | os.PathLike[str]) -> None:
+    """``TuneError`` if ``folder`` already holds a search's results (never overwrite them)."""
+    path = Path(folder) / RESULTS_FILE
+    if path.exists():
+        raise TuneError(f"{path} exists; resume that search or choose a new folder")
+
+
+def finished_trials(folder: str | os.PathLike[str]) -> list[TrialResult]:
+    """The trials saved in ``folder``'s results file so far ([] before the first)."""
+    path = Path(folder) / RESULTS_FILE
+    return read_results(path) if path.exists() else []
 
 
 def check_same_search(
@@ -219,7 +236,7 @@ def run_search(
     """
     workers = _positive_int("workers", workers)
     target = Path(folder)
-    sizes = _split_sizes(split)
+    sizes = split_sizes(split)
     for name in ("X_train", "X_val", "X_test"):
         dtype = getattr(split, name).dtype
         if dtype != settings.space.dtype:
@@ -235,10 +252,8 @@ def run_search(
                 f"cannot resume: the search in {target} ran on a split of sizes {saved_sizes}, "
                 f"this data has {sizes}"
             )
-    elif (target / RESULTS_FILE).exists():
-        raise TuneError(
-            f"{target / RESULTS_FILE} exists; resume that search or choose a new folder"
-        )
+    else:
+        check_new_search_folder(target)
     num_train = sizes["num_training"]
     trials = sample_trials(settings.space, settings.seed, settings.num_trials, num_train)
     target.mkdir(parents=True, exist_ok=True)
