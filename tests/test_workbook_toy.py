@@ -1,4 +1,9 @@
-"""Acceptance: the workbook's toy cells, imports changed only, print the workbook's numbers."""
+"""Acceptance: the workbook's toy cells, imports changed only, print the workbook's numbers.
+
+``tests/workbook/toy_cells.py`` is the one copy of those cells that is checked against the
+workbook; ``tests/test_packaging.py`` runs the same file against an installed wheel and
+checks what it prints with :func:`printed_numbers` and :func:`check_workbook_numbers`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import contextlib
 import io
 import re
 import runpy
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +19,43 @@ import numpy as np
 import pytest
 
 TOY_CELLS = Path(__file__).parent / "workbook" / "toy_cells.py"
+
+
+@dataclass(frozen=True)
+class ToyNumbers:
+    """What the toy cells print, read back from their output."""
+
+    score_difference: float
+    loss: float
+    relative_errors: dict[str, float]
+    final_loss: float
+
+
+def printed_numbers(printed: str) -> ToyNumbers:
+    """Parse the toy cells' output (In [158]-[161])."""
+
+    def number(pattern: str) -> float:
+        match = re.search(pattern, printed, re.M)
+        assert match is not None, f"no line matching {pattern!r} in:\n{printed}"
+        return float(match.group(1))
+
+    errors = re.findall(r"^(\w+) max relative error: (\S+)$", printed, re.M)
+    return ToyNumbers(
+        score_difference=number(r"^Difference between your scores and correct scores:\n(\S+)$"),
+        loss=number(r"^Loss: (\S+)$"),
+        relative_errors={name: float(value) for name, value in errors},
+        final_loss=number(r"^Final training loss:\s+(\S+)$"),
+    )
+
+
+def check_workbook_numbers(numbers: ToyNumbers) -> None:
+    """Acceptance 2: the seed workbook's numbers and tolerances."""
+    assert numbers.score_difference < 1e-7
+    assert abs(numbers.loss - 1.071696123862817) < 1e-12
+    assert set(numbers.relative_errors) == {"W1", "b1", "W2", "b2"}
+    for name, error in numbers.relative_errors.items():
+        assert error < 1e-8, name
+    assert abs(numbers.final_loss - 0.0144978645878) < 1e-10
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +92,14 @@ def test_toy_training_final_loss(workbook: tuple[dict, str]) -> None:
     ns, _ = workbook
     assert abs(ns["stats"]["loss_history"][-1] - 0.0144978645878) < 1e-10
     assert len(ns["stats"]["loss_history"]) == 100
+
+
+def test_the_printed_numbers_are_the_workbooks(workbook: tuple[dict, str]) -> None:
+    ns, printed = workbook
+    numbers = printed_numbers(printed)
+    check_workbook_numbers(numbers)
+    assert numbers.final_loss == ns["stats"]["loss_history"][-1]
+    assert numbers.score_difference == np.sum(np.abs(ns["scores"] - ns["correct_scores"]))
 
 
 def test_params_are_the_layers_arrays() -> None:
