@@ -61,18 +61,21 @@ SMALL = SearchSpace(num_iters=(20, 40), batch_sizes=(10, 20), std=0.1)
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"lr_sgd": (-1e-3, 1e-2)}, "lr_sgd must be finite numbers > 0"),
+        ({"lr_sgd": (-1e-3, 1e-2)}, "lr_sgd LOW must be a finite number > 0, got -0.001"),
         ({"lr_adaptive": (1e-2, 1e-4)}, "lr_adaptive must be LOW <= HIGH"),
-        ({"reg": (0.0, 1.0)}, "reg must be finite numbers > 0"),
-        ({"reg": (-0.5, 1.0)}, "reg must be finite numbers > 0"),
-        ({"lr_decay": (0.9, 1.5)}, r"lr_decay must be finite numbers > 0 and <= 1"),
+        ({"reg": (0.0, 1.0)}, "reg LOW must be a finite number > 0, got 0.0"),
+        ({"reg": (-0.5, 1.0)}, "reg LOW must be a finite number > 0"),
+        ({"lr_decay": (0.9, 1.5)}, r"lr_decay HIGH must be a finite number > 0 and <= 1, got 1.5"),
         ({"optimizers": ("adam", "lbfgs")}, "unknown optimizer 'lbfgs'"),
         ({"optimizers": ()}, "at least one optimiser"),
-        ({"batch_sizes": (100, 0)}, "batch_sizes must be positive integers"),
-        ({"num_iters": (0, 10)}, "num_iters must be positive integers"),
+        ({"batch_sizes": (100, 0)}, r"batch_sizes\[1\] must be a positive integer, got 0"),
+        ({"num_iters": (0, 10)}, "num_iters LOW must be a positive integer, got 0"),
         ({"num_epochs": (5, 2)}, "num_epochs must be LOW <= HIGH"),
         ({"hidden_size": -3}, "hidden_size must be a positive integer"),
         ({"sampling": "random"}, "unknown sampling 'random'"),
+        ({"num_iters": (1.5, 3)}, "num_iters LOW must be an integer, got float 1.5"),
+        ({"reg": 0.5}, "reg must be a pair LOW HIGH, got 0.5"),
+        ({"lr_sgd": (1e-3, "1e-2")}, "lr_sgd HIGH must be a real number, got str '1e-2'"),
     ],
 )
 def test_bad_search_space_is_named(kwargs: dict, message: str) -> None:
@@ -84,14 +87,24 @@ def test_bad_search_space_is_named(kwargs: dict, message: str) -> None:
     ("kwargs", "message"),
     [
         ({"num_trials": 0}, "num_trials must be a positive integer"),
-        ({"seed": -1}, "seed must be an integer >= 0"),
+        ({"seed": -1}, "seed must be >= 0, got -1"),
         ({"patience": 0}, "patience must be a positive integer"),
-        ({"target_acc": 1.5}, r"target_acc must be in \(0, 1\]"),
+        ({"target_acc": 1.5}, "target_acc must be a finite number > 0 and <= 1, got 1.5"),
+        ({"seed": True}, "seed must be an integer, got bool True"),
+        ({"patience": 2.0}, "patience must be an integer, got float 2.0"),
     ],
 )
 def test_bad_search_settings_are_named(kwargs: dict, message: str) -> None:
     with pytest.raises(TuneError, match=message):
         SearchSettings(**kwargs)
+
+
+def test_settings_are_normalised_to_json_scalars() -> None:
+    settings = SearchSettings(num_trials=np.int64(3), seed=np.int32(4), target_acc=1)
+    assert (type(settings.num_trials), type(settings.seed)) == (int, int)
+    assert isinstance(settings.target_acc, float) and settings.target_acc == 1.0
+    with pytest.raises(TuneError, match="num_trials must be a positive integer, got 0"):
+        sample_trials(SearchSpace(), 0, 0, num_train=100)
 
 
 @given(seed=st.integers(0, 2**32 - 1), epochs=st.booleans())
@@ -193,7 +206,7 @@ def test_bad_results_files_are_named(tmp_path: Path) -> None:
         read_results(path)
     lines = path.read_text().splitlines()
     path.write_text("\n".join([lines[0], lines[1].replace(",ok,", ",great,")]) + "\n")
-    with pytest.raises(TuneError, match="line 2: status 'great'"):
+    with pytest.raises(TuneError, match="line 2: unknown status 'great'"):
         read_results(path)
 
 
@@ -375,8 +388,8 @@ def test_cli_tune_writes_results_plot_and_the_best_run_folder(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--lr-sgd", "-0.001", "0.01"], "lr_sgd must be finite numbers > 0"),
-        (["--reg", "-0.1", "1"], "reg must be finite numbers > 0"),
+        (["--lr-sgd", "-0.001", "0.01"], "lr_sgd LOW must be a finite number > 0"),
+        (["--reg", "-0.1", "1"], "reg LOW must be a finite number > 0"),
         (["--workers", "0"], "--workers must be a positive integer"),
         (["--trials", "0"], "num_trials must be a positive integer"),
     ],

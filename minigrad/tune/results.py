@@ -19,6 +19,7 @@ from typing import IO
 
 from minigrad.files.atomic import write_text_atomic
 from minigrad.tune.space import Trial, TuneError
+from minigrad.validation import check_choice
 
 __all__ = [
     "COLUMNS",
@@ -115,11 +116,9 @@ def _result_from_row(row: Mapping[str, str]) -> TrialResult:
         num_epochs=num_epochs,  # type: ignore[arg-type]
         seed=int(row["seed"]),
     )
-    if row["status"] not in STATUSES:
-        raise ValueError(f"status {row['status']!r} is not one of {STATUSES}")
     return TrialResult(
         trial=trial,
-        status=row["status"],
+        status=check_choice(row["status"], "status", STATUSES),
         val_acc=_optional(float, row["val_acc"]),  # type: ignore[arg-type]
         best_val_acc=_optional(float, row["best_val_acc"]),  # type: ignore[arg-type]
         train_acc=_optional(float, row["train_acc"]),  # type: ignore[arg-type]

@@ -17,7 +17,6 @@ only the trials that are not in ``trials.csv`` yet.
 from __future__ import annotations
 
 import json
-import numbers
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ from minigrad.tune.plot import plot_search
 from minigrad.tune.results import TrialLog, TrialResult, best_result, leaderboard, read_results
 from minigrad.tune.space import SearchSpace, TuneError, sample_trial, sample_trials
 from minigrad.tune.workers import TrialJob, run_job, worker_pool
+from minigrad.validation import check_int, check_positive_int, check_real
 
 __all__ = [
     "LEADERBOARD_FILE",
@@ -78,17 +78,26 @@ class SearchSettings:
     target_acc: float | None = None
 
     def __post_init__(self) -> None:
-        _positive_int("num_trials", self.num_trials)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or (
-            self.seed < 0
-        ):
-            raise TuneError(f"seed must be an integer >= 0, got {self.seed!r}")
+        try:
+            checked = self._checked_fields()
+        except (TypeError, ValueError) as err:  # one error type for every bad setting
+            raise TuneError(str(err)) from None
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)  # frozen: normalise once (JSON-able)
+
+    def _checked_fields(self) -> dict[str, Any]:
+        """The scalar settings checked and normalised (``TypeError`` / ``ValueError``)."""
+        checked: dict[str, Any] = {
+            "num_trials": check_positive_int(self.num_trials, "num_trials"),
+            "seed": check_int(self.seed, "seed", low=0),
+        }
         if self.patience is not None:
-            _positive_int("patience", self.patience)
-        if self.target_acc is not None and not (
-            isinstance(self.target_acc, (int, float)) and 0.0 < self.target_acc <= 1.0
-        ):
-            raise TuneError(f"target_acc must be in (0, 1], got {self.target_acc!r}")
+            checked["patience"] = check_positive_int(self.patience, "patience")
+        if self.target_acc is not None:
+            checked["target_acc"] = check_real(
+                self.target_acc, "target_acc", low=0.0, low_open=True, high=1.0
+            )
+        return checked
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able settings; inverse of :meth:`from_dict`."""
@@ -109,12 +118,6 @@ class SearchSettings:
         if unknown:
             raise TuneError(f"unknown search setting(s) {unknown}")
         return cls(**values)
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise TuneError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def split_sizes(split: DataSplit) -> dict[str, int]:
@@ -234,7 +237,10 @@ def run_search(
         missing with it), or a resume with different settings.
     KeyboardInterrupt : on Ctrl-C; the finished trials are in the results file.
     """
-    workers = _positive_int("workers", workers)
+    try:
+        workers = check_positive_int(workers, "workers")
+    except (TypeError, ValueError) as err:
+        raise TuneError(str(err)) from None
     target = Path(folder)
     sizes = split_sizes(split)
     for name in ("X_train", "X_val", "X_test"):

@@ -9,7 +9,6 @@ trials never changes the earlier ones, and changing one range changes only that 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 
 from minigrad.experiment.config import ConfigError, TrainConfig
 from minigrad.optim import OPTIMIZERS
+from minigrad.validation import check_choice, check_int, check_positive_int, check_real, describe
 
 __all__ = [
     "LR_FAMILIES",
@@ -64,34 +64,34 @@ def iterations_per_epoch(num_train: int, batch_size: int) -> int:
     return max(num_train // batch_size, 1)
 
 
-def _range(
-    name: str, value: Any, *, positive: bool, upper: float = math.inf
-) -> tuple[float, float]:
+def _pair(name: str, value: Any) -> tuple[Any, Any]:
     try:
-        low, high = (float(v) for v in value)
+        low, high = value
     except (TypeError, ValueError):
-        raise TuneError(f"{name} must be a pair LOW HIGH of numbers, got {value!r}") from None
-    for bound in (low, high):
-        if not math.isfinite(bound) or (bound <= 0 if positive else bound < 0) or bound > upper:
-            what = "> 0" if positive else ">= 0"
-            limit = f" and <= {upper:g}" if upper < math.inf else ""
-            raise TuneError(f"{name} must be finite numbers {what}{limit}, got {value!r}")
+        raise ValueError(f"{name} must be a pair LOW HIGH, got {describe(value)}") from None
+    return low, high
+
+
+def _range(name: str, value: Any, *, upper: float = math.inf) -> tuple[float, float]:
+    """``value`` as a pair ``0 < LOW <= HIGH <= upper`` of finite floats."""
+    low, high = (
+        check_real(bound, f"{name} {which}", low=0.0, low_open=True, high=upper)
+        for bound, which in zip(_pair(name, value), ("LOW", "HIGH"), strict=True)
+    )
     if low > high:
-        raise TuneError(f"{name} must be LOW <= HIGH, got {low:g} > {high:g}")
+        raise ValueError(f"{name} must be LOW <= HIGH, got {low:g} > {high:g}")
     return low, high
 
 
 def _int_range(name: str, value: Any) -> tuple[int, int]:
-    try:
-        low, high = value
-    except (TypeError, ValueError):
-        raise TuneError(f"{name} must be a pair LOW HIGH of integers, got {value!r}") from None
-    for bound in (low, high):
-        if isinstance(bound, bool) or not isinstance(bound, numbers.Integral) or bound <= 0:
-            raise TuneError(f"{name} must be positive integers, got {value!r}")
+    """``value`` as a pair ``0 < LOW <= HIGH`` of ints."""
+    low, high = (
+        check_positive_int(bound, f"{name} {which}")
+        for bound, which in zip(_pair(name, value), ("LOW", "HIGH"), strict=True)
+    )
     if low > high:
-        raise TuneError(f"{name} must be LOW <= HIGH, got {low} > {high}")
-    return int(low), int(high)
+        raise ValueError(f"{name} must be LOW <= HIGH, got {low} > {high}")
+    return low, high
 
 
 @dataclass(frozen=True)
@@ -126,31 +126,38 @@ class SearchSpace:
     std: float = 1e-4
 
     def __post_init__(self) -> None:
-        optimizers = tuple(self.optimizers)
-        if not optimizers:
-            raise TuneError("optimizers must name at least one optimiser")
-        for name in optimizers:
-            if name not in OPTIMIZERS or name not in LR_FAMILIES:
-                known = ", ".join(sorted(set(OPTIMIZERS) & set(LR_FAMILIES)))
-                raise TuneError(f"unknown optimizer {name!r}; known optimizers: {known}")
-        checked: dict[str, Any] = {"optimizers": optimizers}
-        for family in ("lr_sgd", "lr_momentum", "lr_adaptive"):
-            checked[family] = _range(family, getattr(self, family), positive=True)
-        checked["reg"] = _range("reg", self.reg, positive=True)
-        checked["lr_decay"] = _range("lr_decay", self.lr_decay, positive=True, upper=1.0)
-        checked["num_iters"] = _int_range("num_iters", self.num_iters)
-        if self.num_epochs is not None:
-            checked["num_epochs"] = _int_range("num_epochs", self.num_epochs)
-        sizes = tuple(self.batch_sizes)
-        if not sizes or any(
-            isinstance(b, bool) or not isinstance(b, numbers.Integral) or b <= 0 for b in sizes
-        ):
-            raise TuneError(f"batch_sizes must be positive integers, got {self.batch_sizes!r}")
-        checked["batch_sizes"] = tuple(int(b) for b in sizes)
+        try:
+            checked = self._checked_fields()
+        except (TypeError, ValueError) as err:  # one error type for every bad setting
+            raise TuneError(str(err)) from None
         for name, value in checked.items():
             object.__setattr__(self, name, value)  # frozen: normalise once
         # The shared settings are checked by TrainConfig itself.
         self.base_config()
+
+    def _checked_fields(self) -> dict[str, Any]:
+        """The search ranges checked and normalised (``TypeError`` / ``ValueError``)."""
+        optimizers = tuple(self.optimizers)
+        if not optimizers:
+            raise ValueError("optimizers must name at least one optimiser")
+        known = set(OPTIMIZERS) & set(LR_FAMILIES)
+        checked: dict[str, Any] = {
+            "optimizers": tuple(check_choice(name, "optimizer", known) for name in optimizers),
+            "reg": _range("reg", self.reg),
+            "lr_decay": _range("lr_decay", self.lr_decay, upper=1.0),
+            "num_iters": _int_range("num_iters", self.num_iters),
+        }
+        for family in ("lr_sgd", "lr_momentum", "lr_adaptive"):
+            checked[family] = _range(family, getattr(self, family))
+        if self.num_epochs is not None:
+            checked["num_epochs"] = _int_range("num_epochs", self.num_epochs)
+        sizes = tuple(self.batch_sizes)
+        if not sizes:
+            raise ValueError("batch_sizes must hold at least one batch size")
+        checked["batch_sizes"] = tuple(
+            check_positive_int(size, f"batch_sizes[{i}]") for i, size in enumerate(sizes)
+        )
+        return checked
 
     def lr_range(self, optimizer: str) -> tuple[float, float]:
         """The learning-rate range ``optimizer`` draws from."""
@@ -261,10 +268,9 @@ def sample_trial(space: SearchSpace, seed: int, trial_id: int, num_train: int) -
 
 def sample_trials(space: SearchSpace, seed: int, num_trials: int, num_train: int) -> list[Trial]:
     """Trials ``0 .. num_trials - 1`` of the search with ``seed``."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TuneError(f"seed must be an integer >= 0, got {seed!r}")
-    if isinstance(num_trials, bool) or not isinstance(num_trials, numbers.Integral) or (
-        num_trials <= 0
-    ):
-        raise TuneError(f"the number of trials must be a positive integer, got {num_trials!r}")
-    return [sample_trial(space, int(seed), i, num_train) for i in range(num_trials)]
+    try:
+        seed = check_int(seed, "seed", low=0)
+        num_trials = check_positive_int(num_trials, "num_trials")
+    except (TypeError, ValueError) as err:
+        raise TuneError(str(err)) from None
+    return [sample_trial(space, seed, i, num_train) for i in range(num_trials)]
