@@ -1,7 +1,7 @@
 """Update rules and learning-rate schedules; they know arrays, never models.
 
 >>> import numpy as np
->>> from optim import SGD, ExponentialDecay
+>>> from minigrad.optim import SGD, ExponentialDecay
 >>> params = {"W": np.ones((2, 3))}
 >>> opt = SGD(learning_rate=ExponentialDecay(0.1, 0.95), momentum=0.9)
 >>> opt.step(params, {"W": np.ones((2, 3))})  # params["W"] updated in place
@@ -21,7 +21,7 @@ from minigrad.optim.schedules import (
     make_schedule,
     schedule_from_dict,
 )
-from minigrad.optim.sgd import SGD, sgd_update
+from minigrad.optim.sgd import SGD, momentum_update, sgd_update
 
 __all__ = [
     "OPTIMIZERS",
@@ -40,6 +40,7 @@ __all__ = [
     "adaptive_update",
     "make_optimizer",
     "make_schedule",
+    "momentum_update",
     "optimizer_from_state_dict",
     "schedule_from_dict",
     "sgd_update",

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.optim.kernels import axpby, axpy
-from minigrad.optim.optimizer import Array, Optimizer, check_positive, check_unit_interval
+from minigrad.optim.optimizer import Array, Optimizer
 from minigrad.optim.schedules import Schedule
+from minigrad.validation import check_real
 
 
 def adaptive_update(
@@ -46,9 +46,9 @@ def adaptive_update(
     Parameters
     ----------
     param : ndarray, shape (*S)
-        Updated in place.
+        Updated in place: ``p -= lr * (m / c1) / (sqrt(v / c2) + eps)``.
     grad : ndarray, shape (*S)
-        Gradient of the loss with respect to ``param``.
+        Gradient of the loss with respect to ``param``; not modified.
     v : ndarray, shape (*S)
         Second-moment accumulator, updated in place: ``v = a * v + b * grad**2``.
     scratch : ndarray, shape (*S), dtype of ``param``
@@ -65,21 +65,22 @@ def adaptive_update(
     c1, c2 : float
         Bias corrections dividing the first and second moments (1 = none).
     """
-    np.multiply(grad, grad, out=scratch)
-    axpby(b, scratch, a, v)
+    term = np.square(grad, out=scratch)  # v = a * v + b * g**2
+    term *= b
+    v *= a
+    v += term
     numerator = grad
     if m is not None:
-        axpby(1.0 - beta1, grad, beta1, m)
+        term = np.multiply(grad, 1.0 - beta1, out=scratch)  # m = beta1 * m + (1 - beta1) * g
+        m *= beta1
+        m += term
         numerator = m
-    # scratch <- sqrt(v / c2) + eps, then numerator / scratch: four passes, no temporaries.
-    if c2 != 1.0:
-        np.divide(v, c2, out=scratch)
-        np.sqrt(scratch, out=scratch)
-    else:
-        np.sqrt(v, out=scratch)
-    np.add(scratch, eps, out=scratch)
-    np.divide(numerator, scratch, out=scratch)
-    axpy(-lr / c1, scratch, param)
+    denominator = np.divide(v, c2, out=scratch)  # sqrt(v / c2) + eps
+    np.sqrt(denominator, out=denominator)
+    denominator += eps
+    step = np.divide(numerator, denominator, out=scratch)  # lr * (m / c1) / denominator
+    step *= lr / c1
+    param -= step
 
 
 class AdaptiveOptimizer(Optimizer):
@@ -102,8 +103,6 @@ class AdaptiveOptimizer(Optimizer):
     State: ``v`` (and ``m`` if ``beta1`` is not None), shape and dtype of the parameter.
     """
 
-    needs_scratch = True
-
     def __init__(
         self,
         learning_rate: float | Schedule,
@@ -115,7 +114,7 @@ class AdaptiveOptimizer(Optimizer):
         bias_correction: bool = False,
     ) -> None:
         super().__init__(learning_rate)
-        self.eps = check_positive("eps", eps)
+        self.eps = check_real(eps, "eps", low=0.0, low_open=True)
         self._a, self._b = a, b
         self._beta1 = beta1
         self._bias_correction = bias_correction
@@ -125,9 +124,8 @@ class AdaptiveOptimizer(Optimizer):
         return ("v",) if self._beta1 is None else ("m", "v")
 
     def _update(
-        self, param: Array, grad: Array, state: dict[str, Array], scratch: Array | None, lr: float
+        self, param: Array, grad: Array, state: dict[str, Array], scratch: Array, lr: float
     ) -> None:
-        assert scratch is not None  # needs_scratch guarantees it
         beta1 = 0.0 if self._beta1 is None else self._beta1
         c1 = c2 = 1.0
         if self._bias_correction:
@@ -187,7 +185,7 @@ class RMSProp(AdaptiveOptimizer):
     def __init__(
         self, learning_rate: float | Schedule = 1e-2, decay_rate: float = 0.99, eps: float = 1e-8
     ) -> None:
-        self.decay_rate = check_unit_interval("decay_rate", decay_rate)
+        self.decay_rate = check_real(decay_rate, "decay_rate", low=0.0, high=1.0, high_open=True)
         super().__init__(learning_rate, eps=eps, a=self.decay_rate, b=1.0 - self.decay_rate)
 
     def _hyperparameters(self) -> dict[str, Any]:
@@ -218,8 +216,8 @@ class Adam(AdaptiveOptimizer):
         beta2: float = 0.999,
         eps: float = 1e-8,
     ) -> None:
-        self.beta1 = check_unit_interval("beta1", beta1)
-        self.beta2 = check_unit_interval("beta2", beta2)
+        self.beta1 = check_real(beta1, "beta1", low=0.0, high=1.0, high_open=True)
+        self.beta2 = check_real(beta2, "beta2", low=0.0, high=1.0, high_open=True)
         super().__init__(
             learning_rate,
             eps=eps,
@@ -231,3 +229,4 @@ class Adam(AdaptiveOptimizer):
 
     def _hyperparameters(self) -> dict[str, Any]:
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+

@@ -7,9 +7,6 @@ per-parameter slots and implement ``_update`` for one array by calling a pure up
 
 from __future__ import annotations
 
-import math
-import numbers
-import operator
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
@@ -18,40 +15,24 @@ import numpy as np
 from numpy.typing import NDArray
 
 from minigrad.optim.schedules import Schedule, as_schedule, schedule_from_dict
+from minigrad.validation import check_int
 
 Array = NDArray[np.floating]
 """A floating-point parameter, gradient or state array."""
 
 
-def check_unit_interval(name: str, value: Any) -> float:
-    """``value`` as a float in ``[0, 1)``, else ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not (0.0 <= float(value) < 1.0):
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-    return float(value)
+def _saved_count(value: Any, name: str) -> int:
+    """A saved ``epoch`` or ``step_count`` as an int >= 0; ``ValueError`` if it is anything else.
 
-
-def check_positive(name: str, value: Any) -> float:
-    """``value`` as a finite float ``> 0``, else ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not (math.isfinite(float(value)) and float(value) > 0.0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def _count(name: str, value: Any) -> int:
-    # Accept ints, NumPy integers and 0-d integer arrays (what an .npz round trip gives back).
+    An .npz round trip gives the numbers back as 0-d integer arrays, so those are unwrapped;
+    a malformed state is a ``ValueError`` whatever is wrong with it (see ``load_state_dict``).
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
     try:
-        if isinstance(value, (bool, np.bool_)):
-            raise TypeError
-        count = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if count < 0:
-        raise ValueError(f"{name} must be >= 0, got {count}")
-    return count
+        return check_int(value, name, low=0)
+    except TypeError as err:
+        raise ValueError(str(err)) from None
 
 
 class Optimizer(ABC):
@@ -76,13 +57,16 @@ class Optimizer(ABC):
 
     Notes
     -----
-    Subclasses set ``name``, ``slots`` and ``needs_scratch``, return their constructor keyword
-    arguments (except ``learning_rate``) from ``_hyperparameters`` and implement ``_update``.
+    Subclasses set ``name`` and ``slots``, return their constructor keyword arguments (except
+    ``learning_rate``) from ``_hyperparameters`` and implement ``_update``.
+
+    Every parameter also gets a scratch array of its shape, dtype and memory order (not part
+    of the saved state), so that an update like ``p -= lr * g`` runs as
+    ``np.multiply(g, lr, out=scratch); p -= scratch`` without allocating ``lr * g`` anew on
+    every step.
     """
 
     name: ClassVar[str]
-    needs_scratch: ClassVar[bool] = False
-    """Whether ``_update`` needs one work array per parameter (not part of the saved state)."""
 
     def __init__(self, learning_rate: float | Schedule) -> None:
         self.schedule: Schedule = as_schedule(learning_rate)
@@ -104,9 +88,12 @@ class Optimizer(ABC):
 
     @abstractmethod
     def _update(
-        self, param: Array, grad: Array, state: dict[str, Array], scratch: Array | None, lr: float
+        self, param: Array, grad: Array, state: dict[str, Array], scratch: Array, lr: float
     ) -> None:
-        """Update one parameter in place (``step_count`` already counts this step)."""
+        """Update one parameter in place (``step_count`` already counts this step).
+
+        ``scratch`` has the parameter's shape and dtype; its contents are meaningless.
+        """
 
     # ------------------------------------------------------------------ schedule position
 
@@ -147,11 +134,9 @@ class Optimizer(ABC):
                 # zeros_like: the state takes the parameter's memory order too (a column-major
                 # weight with row-major state would make every update a transposing pass).
                 state = self.state[key] = {slot: np.zeros_like(param) for slot in self.slots}
-            scratch = None
-            if self.needs_scratch:
-                scratch = self._scratch.get(key)
-                if scratch is None or scratch.shape != param.shape or scratch.dtype != param.dtype:
-                    scratch = self._scratch[key] = np.empty_like(param)
+            scratch = self._scratch.get(key)
+            if scratch is None or scratch.shape != param.shape or scratch.dtype != param.dtype:
+                scratch = self._scratch[key] = np.empty_like(param)
             self._update(param, grads[key], state, scratch, lr)
 
     def _check_step_args(self, params: Mapping[str, Array], grads: Mapping[str, Array]) -> None:
@@ -232,14 +217,14 @@ class Optimizer(ABC):
                 f"state is from optimiser {state['name']!r}, cannot load it into {self.name!r}"
             )
         hyper = dict(state["hyperparameters"])
-        if isinstance(hyper.get("learning_rate"), Mapping):
-            hyper["learning_rate"] = schedule_from_dict(dict(hyper["learning_rate"]))
-        try:
-            configured = type(self)(**hyper)  # validates the hyper-parameters
+        try:  # the constructor validates the hyper-parameters; a wrong kind is malformed too
+            if isinstance(hyper.get("learning_rate"), Mapping):
+                hyper["learning_rate"] = schedule_from_dict(dict(hyper["learning_rate"]))
+            configured = type(self)(**hyper)
         except TypeError as err:
             raise ValueError(f"invalid hyperparameters for {self.name!r}: {err}") from None
-        epoch = _count("epoch", state["epoch"])
-        step_count = _count("step_count", state["step_count"])
+        epoch = _saved_count(state["epoch"], "epoch")
+        step_count = _saved_count(state["step_count"], "step_count")
         slots = _checked_slots(state["state"], configured.slots, params, step_count)
 
         # Validation passed: adopt the configuration, then the position and the state.

@@ -7,9 +7,9 @@ from functools import partial
 from typing import Any
 
 from minigrad.optim.adaptive import Adagrad, Adam, RMSProp
-from minigrad.optim.names import lookup
 from minigrad.optim.optimizer import Optimizer
 from minigrad.optim.sgd import SGD
+from minigrad.validation import check_choice
 
 OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "sgd": SGD,
@@ -35,9 +35,11 @@ def make_optimizer(name: str, **kwargs: Any) -> Optimizer:
     Raises
     ------
     ValueError
-        For an unknown name (the message lists the known ones) or invalid arguments.
+        For an unknown name (the message lists the known ones) or an argument out of range.
+    TypeError
+        For an argument of the wrong kind (e.g. a string where a number belongs).
     """
-    return lookup(OPTIMIZERS, name, "optimizer")(**kwargs)
+    return OPTIMIZERS[check_choice(name, "optimizer", OPTIMIZERS)](**kwargs)
 
 
 def optimizer_from_state_dict(

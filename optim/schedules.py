@@ -8,43 +8,21 @@ at any epoch is a closed form: trivially testable, and resuming needs only the e
 from __future__ import annotations
 
 import math
-import numbers
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from minigrad.optim.names import lookup
+from minigrad.validation import check_choice, check_int, check_positive_int, check_real
 
 
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    return float(value)
+def _check_lr(value: Any, name: str) -> float:
+    """A learning rate: a finite real >= 0 (0 freezes the parameters, which is allowed)."""
+    return check_real(value, name, low=0.0)
 
 
-def _check_lr(name: str, value: Any) -> float:
-    lr = _real(name, value)
-    if not (math.isfinite(lr) and lr >= 0.0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return lr
-
-
-def _check_factor(name: str, value: Any) -> float:
-    factor = _real(name, value)
-    if not (0.0 < factor <= 1.0):
-        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
-    return factor
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_epoch(epoch: int) -> None:
-    if epoch < 0:
-        raise ValueError(f"epoch must be >= 0, got {epoch!r}")
+def _check_factor(value: Any, name: str) -> float:
+    """A multiplicative decay per epoch or step: in (0, 1], 1 meaning no decay."""
+    return check_real(value, name, low=0.0, high=1.0, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -78,10 +56,10 @@ class Constant(Schedule):
     name: ClassVar[str] = "constant"
 
     def __post_init__(self) -> None:
-        self._set("lr", _check_lr("lr", self.lr))
+        self._set("lr", _check_lr(self.lr, "lr"))
 
     def __call__(self, epoch: int) -> float:
-        _check_epoch(epoch)
+        epoch = check_int(epoch, "epoch", low=0)
         return self.lr
 
 
@@ -94,11 +72,11 @@ class ExponentialDecay(Schedule):
     name: ClassVar[str] = "exponential"
 
     def __post_init__(self) -> None:
-        self._set("lr0", _check_lr("lr0", self.lr0))
-        self._set("decay", _check_factor("decay", self.decay))
+        self._set("lr0", _check_lr(self.lr0, "lr0"))
+        self._set("decay", _check_factor(self.decay, "decay"))
 
     def __call__(self, epoch: int) -> float:
-        _check_epoch(epoch)
+        epoch = check_int(epoch, "epoch", low=0)
         return self.lr0 * self.decay**epoch
 
 
@@ -112,12 +90,12 @@ class StepDecay(Schedule):
     name: ClassVar[str] = "step"
 
     def __post_init__(self) -> None:
-        self._set("lr0", _check_lr("lr0", self.lr0))
-        self._set("step_size", _check_positive_int("step_size", self.step_size))
-        self._set("gamma", _check_factor("gamma", self.gamma))
+        self._set("lr0", _check_lr(self.lr0, "lr0"))
+        self._set("step_size", check_positive_int(self.step_size, "step_size"))
+        self._set("gamma", _check_factor(self.gamma, "gamma"))
 
     def __call__(self, epoch: int) -> float:
-        _check_epoch(epoch)
+        epoch = check_int(epoch, "epoch", low=0)
         return self.lr0 * self.gamma ** (epoch // self.step_size)
 
 
@@ -134,16 +112,16 @@ class Cosine(Schedule):
     name: ClassVar[str] = "cosine"
 
     def __post_init__(self) -> None:
-        self._set("lr0", _check_lr("lr0", self.lr0))
-        self._set("total_epochs", _check_positive_int("total_epochs", self.total_epochs))
-        self._set("min_lr", _check_lr("min_lr", self.min_lr))
+        self._set("lr0", _check_lr(self.lr0, "lr0"))
+        self._set("total_epochs", check_positive_int(self.total_epochs, "total_epochs"))
+        self._set("min_lr", _check_lr(self.min_lr, "min_lr"))
         if self.min_lr > self.lr0:
             raise ValueError(
                 f"min_lr must be <= lr0, got min_lr={self.min_lr!r} > lr0={self.lr0!r}"
             )
 
     def __call__(self, epoch: int) -> float:
-        _check_epoch(epoch)
+        epoch = check_int(epoch, "epoch", low=0)
         progress = min(epoch, self.total_epochs) / self.total_epochs
         return self.min_lr + (self.lr0 - self.min_lr) * (1.0 + math.cos(math.pi * progress)) / 2.0
 
@@ -161,9 +139,11 @@ def make_schedule(name: str, **kwargs: Any) -> Schedule:
     Raises
     ------
     ValueError
-        For an unknown name (the message lists the known ones) or invalid arguments.
+        For an unknown name (the message lists the known ones) or an argument out of range.
+    TypeError
+        For an argument of the wrong kind (e.g. a string where a number belongs).
     """
-    return lookup(SCHEDULES, name, "schedule")(**kwargs)
+    return SCHEDULES[check_choice(name, "schedule", SCHEDULES)](**kwargs)
 
 
 def schedule_from_dict(data: dict[str, Any]) -> Schedule:
@@ -181,7 +161,9 @@ def as_schedule(learning_rate: float | Schedule, argname: str = "learning_rate")
     ------
     ValueError
         If a number is negative, NaN or infinite (the message names ``argname``).
+    TypeError
+        If ``learning_rate`` is neither a Schedule nor a real number.
     """
     if isinstance(learning_rate, Schedule):
         return learning_rate
-    return Constant(_check_lr(argname, learning_rate))
+    return Constant(_check_lr(learning_rate, argname))
