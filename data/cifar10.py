@@ -24,6 +24,7 @@ from minigrad.data.locate import (
     find_cifar10,
 )
 from minigrad.data.safe_pickle import CifarFormatError, UnsafePickleError, load_pickle_safely
+from minigrad.validation import check_positive_int
 
 __all__ = [
     "IMAGE_SHAPE",
@@ -86,9 +87,10 @@ def _require_keys(entries: Mapping[str, object], keys: tuple[str, ...], source: 
 
 
 def _positive_int(value: object, what: str, source: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise CifarFormatError(f"{source}: {what} must be a positive int, got {value!r}")
-    return int(value)
+    try:
+        return check_positive_int(value, what)
+    except (TypeError, ValueError) as err:  # a file that breaks the format
+        raise CifarFormatError(f"{source}: {err}") from None
 
 
 def validate_meta(obj: object, source: str) -> CifarMeta:

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from minigrad.data.cifar10 import load_cifar10
+from minigrad.validation import check_positive_int
 
 __all__ = [
     "Cifar10Split",
@@ -63,14 +64,6 @@ class Cifar10Split:
         return self.X_train, self.y_train, self.X_val, self.y_val, self.X_test, self.y_test
 
 
-def _count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return int(value)
-
-
 def check_split_sizes(
     num_training: int,
     num_validation: int,
@@ -78,14 +71,19 @@ def check_split_sizes(
     available_train: int = 50000,
     available_test: int = 10000,
 ) -> None:
-    """Raise ``ValueError`` unless the three counts are positive and fit in the data.
+    """Raise unless the three counts are positive integers that fit in the data.
 
     Validation images come from the training set, so ``num_training + num_validation``
     must not exceed ``available_train``; ``num_test`` must not exceed ``available_test``.
+
+    Raises
+    ------
+    TypeError : a count is not an integer (``bool`` included).
+    ValueError : a count is not positive, or the counts do not fit in the data.
     """
-    num_training = _count(num_training, "num_training")
-    num_validation = _count(num_validation, "num_validation")
-    num_test = _count(num_test, "num_test")
+    num_training = check_positive_int(num_training, "num_training")
+    num_validation = check_positive_int(num_validation, "num_validation")
+    num_test = check_positive_int(num_test, "num_test")
     if num_training + num_validation > available_train:
         raise ValueError(
             f"num_training + num_validation = {num_training} + {num_validation} = "

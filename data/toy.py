@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from minigrad.validation import check_positive_int
+
 __all__ = ["init_toy_data", "make_spiral"]
 
 
@@ -50,10 +52,8 @@ def make_spiral(
     X : ndarray of shape (num_per_class * num_classes, 2)
     y : ndarray of shape (num_per_class * num_classes,), int64, in ``[0, num_classes)``
     """
-    if num_per_class <= 0 or num_classes <= 0:
-        raise ValueError(
-            f"num_per_class and num_classes must be positive, got {num_per_class} and {num_classes}"
-        )
+    num_per_class = check_positive_int(num_per_class, "num_per_class")
+    num_classes = check_positive_int(num_classes, "num_classes")
     rng = np.random.default_rng(0) if rng is None else rng
     radius = np.linspace(0.0, 1.0, num_per_class)
     X = np.empty((num_per_class * num_classes, 2))

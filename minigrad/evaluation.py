@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from minigrad.validation import check_positive_int
+
 __all__ = ["predict_labels", "accuracy"]
 
 DEFAULT_CHUNK_SIZE = 1000
@@ -28,8 +30,7 @@ def predict_labels(
     -------
     ndarray of shape (N,), int64
     """
-    if chunk_size <= 0:
-        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
     labels = np.empty(X.shape[0], dtype=np.int64)
     for start in range(0, X.shape[0], chunk_size):
         stop = start + chunk_size

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from minigrad.validation import check_real
+
 __all__ = ["Initializer", "normal", "he_normal", "zeros"]
 
 Initializer = Callable[[tuple[int, ...], np.dtype], np.ndarray]
@@ -25,8 +27,7 @@ def _standard_normal(shape: tuple[int, ...], rng: np.random.Generator | None) ->
 
 def normal(std: float = 1e-4, rng: np.random.Generator | None = None) -> Initializer:
     """``std * randn(*shape)``: the workbook's initialiser for ``W1`` and ``W2``."""
-    if not (std >= 0 and math.isfinite(std)):
-        raise ValueError(f"std must be a finite number >= 0, got {std!r}")
+    std = check_real(std, "std", low=0.0)
 
     def init(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         # Draw in float64 and cast once, so float32 nets see the same draws rounded.

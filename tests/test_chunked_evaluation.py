@@ -69,5 +69,5 @@ def test_forward_sees_at_most_a_chunk_and_every_row_once_in_order(
 
 
 def test_chunk_size_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="chunk_size must be positive"):
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
         predict_labels(lambda x: x, np.zeros((3, 2)), 0)

@@ -154,19 +154,22 @@ def test_to_rows_subtracts_in_float64_then_rounds_once() -> None:
 
 
 @pytest.mark.parametrize(
-    ("sizes", "problem"),
+    ("sizes", "error", "problem"),
     [
-        ((0, 1000, 1000), "num_training must be positive, got 0"),
-        ((49000, -1, 1000), "num_validation must be positive, got -1"),
-        ((49000, 1000, 0), "num_test must be positive"),
-        ((49000.0, 1000, 1000), "num_training must be an integer, got float"),
-        ((True, 1000, 1000), "num_training must be an integer, got bool"),
-        ((49001, 1000, 1000), "49001 \\+ 1000 = 50001 exceeds the 50000 training images"),
-        ((49000, 1000, 10001), "num_test = 10001 exceeds the 10000 test images"),
+        ((0, 1000, 1000), ValueError, "num_training must be a positive integer, got 0"),
+        ((49000, -1, 1000), ValueError, "num_validation must be a positive integer, got -1"),
+        ((49000, 1000, 0), ValueError, "num_test must be a positive integer"),
+        ((49000.0, 1000, 1000), TypeError, "num_training must be an integer, got float"),
+        ((True, 1000, 1000), TypeError, "num_training must be an integer, got bool"),
+        ((49001, 1000, 1000), ValueError,
+         "49001 \\+ 1000 = 50001 exceeds the 50000 training images"),
+        ((49000, 1000, 10001), ValueError, "num_test = 10001 exceeds the 10000 test images"),
     ],
 )
-def test_bad_sizes_fail_before_any_file_is_read(tmp_path: Path, sizes: tuple, problem: str) -> None:
-    with pytest.raises(ValueError, match=problem):
+def test_bad_sizes_fail_before_any_file_is_read(
+    tmp_path: Path, sizes: tuple, error: type[Exception], problem: str
+) -> None:
+    with pytest.raises(error, match=problem):
         get_cifar10_data(*sizes, root=tmp_path / "does-not-exist")
 
 

@@ -338,6 +338,25 @@ def test_load_run_bad_config(run_dir: Path) -> None:
         load_run(run_dir)
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0.5", "val_acc must be a real number, got str '0.5'"),
+        (1.5, "val_acc must be a finite number >= 0 and <= 1, got 1.5"),
+        (None, "val_acc must be a real number, got NoneType None"),
+    ],
+)
+def test_load_run_checks_the_accuracies_in_metrics(
+    tmp_path: Path, value: object, message: str
+) -> None:
+    folder, _ = _write_run(tmp_path / "run")
+    metrics = json.loads((folder / METRICS_FILE).read_text())
+    metrics["val_acc"] = value
+    (folder / METRICS_FILE).write_text(json.dumps(metrics))
+    with pytest.raises(RunFolderError, match=f"metrics.json: {message}"):
+        load_run(folder)
+
+
 class _StopAt(Callback):
     def __init__(self, k: int) -> None:
         self.k = k

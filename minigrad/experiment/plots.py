@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from minigrad.files.atomic import write_figure_atomic
+from minigrad.validation import check_int
 
 __all__ = [
     "accuracy_figure",
@@ -57,8 +58,7 @@ def visualize_grid(Xs: np.ndarray, ubound: float = 255.0, padding: int = 1) -> n
         raise ValueError(f"Xs must have shape (N, H, W, C), got shape {images.shape}")
     if images.shape[0] == 0:
         raise ValueError("Xs holds no images (N = 0)")
-    if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
-        raise ValueError(f"padding must be an integer >= 0, got {padding!r}")
+    padding = check_int(padding, "padding", low=0)
     if not np.isfinite(images).all():
         raise ValueError("Xs contains NaN or inf")
     n, height, width, channels = images.shape

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import sys
 import zipfile
@@ -47,6 +46,7 @@ from minigrad.files.atomic import write_json_atomic, write_npz_atomic, write_tex
 from minigrad.initializers import zeros
 from minigrad.sequential import Sequential
 from minigrad.training.history import History
+from minigrad.validation import check_real
 
 __all__ = [
     "ACCURACY_PNG",
@@ -463,8 +463,9 @@ def load_run(run_dir: PathLike) -> LoadedRun:
     arrays, mean_image = read_weights(folder)
     model = build_model(config, mean_image.shape[0], weight_init=zeros)
     _load_params_into(model, arrays, folder / WEIGHTS_FILE)
-    for key in ("val_acc", "test_acc", "train_acc"):
-        value = metrics.get(key)
-        if not isinstance(value, float) or not math.isfinite(value):
-            raise RunFolderError(f"{folder / METRICS_FILE}: {key!r} must be a number")
+    try:
+        for key in ("val_acc", "test_acc", "train_acc"):
+            check_real(metrics.get(key), key, low=0.0, high=1.0)
+    except (TypeError, ValueError) as err:
+        raise RunFolderError(f"{folder / METRICS_FILE}: {err}") from None
     return LoadedRun(folder, config, model, metrics, mean_image)

@@ -31,6 +31,7 @@ import numpy as np
 
 from minigrad.files.atomic import write_bytes_atomic, write_json_atomic
 from minigrad.training.callbacks import Callback
+from minigrad.validation import check_positive_int
 
 if TYPE_CHECKING:
     from minigrad.training.trainer import Trainer
@@ -304,10 +305,8 @@ class PeriodicCheckpoint(Callback):
     def __init__(
         self, path: str | os.PathLike[str], every: int, config: Mapping[str, Any] | None = None
     ) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every <= 0:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
         self.path = path
-        self.every = every
+        self.every = check_positive_int(every, "every")
         self.config = config
 
     def on_iteration_end(self, trainer: Trainer, iteration: int, loss: float) -> None:
