@@ -166,12 +166,12 @@ def test_keep_best_copies_on_improvement_only_and_restores() -> None:
     assert improvements == [0.2, 0.5]  # the tie and the drop are no improvement
     assert (keeper.best_val_acc, keeper.best_epoch, keeper.best_iteration) == (0.5, 1, 1)
     held = model.params["0.W"]
-    keeper.restore()
+    keeper.restore(model)
     assert model.params["0.W"] is held and np.all(held == 1.0)
 
 
 def test_keep_best_restore_before_any_epoch_is_an_error() -> None:
-    with pytest.raises(RuntimeError, match="no best weights yet"):
+    with pytest.raises(RuntimeError, match="no best state yet"):
         KeepBest().restore(build_model(TINY, 4))
 
 
@@ -385,12 +385,12 @@ def test_keep_best_state_round_trips_through_a_trainer_checkpoint_state() -> Non
     restored.load_state_dict(state)
     assert (restored.best_val_acc, restored.best_epoch, restored.best_iteration) == (
         keeper.best_val_acc, keeper.best_epoch, keeper.best_iteration)
-    assert restored.best_params is not None and keeper.best_params is not None
-    for name, array in keeper.best_params.items():
-        np.testing.assert_array_equal(restored.best_params[name], array)
-        assert restored.best_params[name] is not array
+    assert restored.best_state is not None and keeper.best_state is not None
+    for name, array in keeper.best_state.items():
+        np.testing.assert_array_equal(restored.best_state[name], array)
+        assert restored.best_state[name] is not array
     empty = KeepBest()
     empty.load_state_dict(KeepBest().state_dict())
     assert not empty.has_best
-    with pytest.raises(ValueError, match="best_params"):
-        empty.load_state_dict({**state, "best_params": None})
+    with pytest.raises(ValueError, match="both a best state and its accuracy"):
+        empty.load_state_dict({**state, "best_state": None})

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from tqdm import tqdm
 
-from minigrad.training.callbacks import Callback
-
-if TYPE_CHECKING:
-    from minigrad.training.trainer import Trainer
+from minigrad.training.callbacks import Callback, TrainingRun
 
 __all__ = ["ProgressBar"]
 
@@ -45,7 +42,7 @@ class ProgressBar(Callback):
         self._shown = 0  # iterations the bar has been advanced by
         self._postfix: dict[str, str] = {}
 
-    def on_train_begin(self, trainer: Trainer) -> None:
+    def on_train_begin(self, trainer: TrainingRun) -> None:
         if self._bar is None:
             self._shown = trainer.iteration  # fit() may continue an earlier run
             self._bar = tqdm(
@@ -53,18 +50,18 @@ class ProgressBar(Callback):
                 disable=not self.enabled, dynamic_ncols=True, desc="training",
             )
 
-    def on_iteration_end(self, trainer: Trainer, iteration: int, loss: float) -> None:
+    def on_iteration_end(self, trainer: TrainingRun, iteration: int, loss: float) -> None:
         if (iteration + 1) % self.every == 0 and self._bar is not None:
             self._postfix["loss"] = f"{loss:.4f}"
             self._advance(iteration + 1)
 
     def on_epoch_end(
-        self, trainer: Trainer, epoch: int, train_acc: float, val_acc: float | None
+        self, trainer: TrainingRun, epoch: int, train_acc: float, val_acc: float | None
     ) -> None:
         if val_acc is not None:
             self._postfix["val_acc"] = f"{val_acc:.3f}"
 
-    def on_train_end(self, trainer: Trainer) -> None:
+    def on_train_end(self, trainer: TrainingRun) -> None:
         self._advance(trainer.iteration)
         self.close()
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from minigrad.files.atomic import write_bytes_atomic, write_json_atomic
-from minigrad.training.callbacks import Callback
+from minigrad.training.callbacks import Callback, TrainingRun
 from minigrad.validation import check_positive_int
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ def _npz_pattern(stem: str) -> re.Pattern[str]:
 
 
 def save_checkpoint(
-    path: str | os.PathLike[str], trainer: Trainer, config: Mapping[str, Any] | None = None
+    path: str | os.PathLike[str], trainer: TrainingRun, config: Mapping[str, Any] | None = None
 ) -> Path:
     """Write ``trainer.state_dict()`` (and ``config``) as checkpoint ``path``.
 
@@ -309,7 +309,7 @@ class PeriodicCheckpoint(Callback):
         self.every = check_positive_int(every, "every")
         self.config = config
 
-    def on_iteration_end(self, trainer: Trainer, iteration: int, loss: float) -> None:
+    def on_iteration_end(self, trainer: TrainingRun, iteration: int, loss: float) -> None:
         if (iteration + 1) % self.every == 0:
             save_checkpoint(self.path, trainer, self.config)
 
