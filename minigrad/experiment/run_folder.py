@@ -3,7 +3,7 @@
 Layout (every file written atomically)::
 
     config.json    the TrainConfig (TrainConfig.to_dict)
-    weights.npz    the model's parameters by name ("0.W", "0.b", "2.W", "2.b") and
+    weights.npz    the model's state_dict() by name ("0.W", "0.b", "2.W", "2.b") and
                    "mean_image" (3072,), float64, subtracted from raw pixels before the
                    net sees them; plain arrays, np.load(..., allow_pickle=False) works
     history.csv    iteration,loss,epoch,train_acc,val_acc: one row per iteration; the
@@ -46,7 +46,7 @@ from minigrad.files.atomic import write_json_atomic, write_npz_atomic, write_tex
 from minigrad.initializers import zeros
 from minigrad.sequential import Sequential
 from minigrad.training.history import History
-from minigrad.validation import check_real
+from minigrad.validation import check_real, count_non_finite
 
 __all__ = [
     "ACCURACY_PNG",
@@ -299,7 +299,7 @@ def write_config(run_dir: PathLike, config: TrainConfig) -> Path:
 def write_weights(
     run_dir: PathLike, params: Mapping[str, np.ndarray], mean_image: np.ndarray
 ) -> Path:
-    """Write weights.npz: the parameters by name plus the mean image."""
+    """Write weights.npz: ``params`` (a ``model.state_dict()``) plus the mean image (3072,)."""
     if MEAN_IMAGE_KEY in params:
         raise ValueError(f"a parameter may not be called {MEAN_IMAGE_KEY!r}")
     arrays = {**params, MEAN_IMAGE_KEY: np.asarray(mean_image, dtype=np.float64)}
@@ -318,7 +318,8 @@ def write_results(
 ) -> Path:
     """Write everything but config.json; metrics.json last, as the commit record.
 
-    ``metrics`` must describe ``params`` (the weights written to weights.npz).
+    ``params`` is the ``model.state_dict()`` written to weights.npz; ``metrics`` must
+    describe those weights.
     """
     folder = Path(run_dir)
     write_weights(folder, params, mean_image)
@@ -393,32 +394,12 @@ def read_weights(run_dir: PathLike) -> tuple[dict[str, np.ndarray], np.ndarray]:
     mean_image = arrays.pop(MEAN_IMAGE_KEY, None)
     if mean_image is None:
         raise RunFolderError(f"{path} has no {MEAN_IMAGE_KEY!r} array")
-    if mean_image.ndim != 1 or mean_image.dtype.kind != "f" or not np.isfinite(mean_image).all():
+    if mean_image.ndim != 1 or mean_image.dtype.kind != "f" or count_non_finite(mean_image):
         raise RunFolderError(
             f"{path}: {MEAN_IMAGE_KEY!r} must be a finite 1-D float array, "
             f"got {mean_image.dtype} of shape {mean_image.shape}"
         )
     return arrays, mean_image
-
-
-def _load_params_into(model: Sequential, arrays: Mapping[str, np.ndarray], source: Path) -> None:
-    """Copy ``arrays`` into the model's parameters after checking names, shapes, dtypes."""
-    params = model.params
-    if set(arrays) != set(params):
-        raise RunFolderError(
-            f"{source} holds parameters {sorted(arrays)}, but the config's net has "
-            f"{sorted(params)}"
-        )
-    for name, target in params.items():
-        array = arrays[name]
-        if array.shape != target.shape or array.dtype != target.dtype:
-            raise RunFolderError(
-                f"{source}: parameter {name!r} is {array.dtype} {array.shape}, the config's "
-                f"net needs {target.dtype} {target.shape}"
-            )
-        if not np.isfinite(array).all():
-            raise RunFolderError(f"{source}: parameter {name!r} contains NaN or inf")
-        np.copyto(target, array)
 
 
 @dataclass(frozen=True)
@@ -462,7 +443,12 @@ def load_run(run_dir: PathLike) -> LoadedRun:
     metrics = read_metrics(folder)
     arrays, mean_image = read_weights(folder)
     model = build_model(config, mean_image.shape[0], weight_init=zeros)
-    _load_params_into(model, arrays, folder / WEIGHTS_FILE)
+    try:
+        model.load_state_dict(arrays)  # names, shapes, dtypes and finiteness checked first
+    except ValueError as err:
+        raise RunFolderError(
+            f"{folder / WEIGHTS_FILE} does not fit the net of {CONFIG_FILE}: {err}"
+        ) from None
     try:
         for key in ("val_acc", "test_acc", "train_acc"):
             check_real(metrics.get(key), key, low=0.0, high=1.0)

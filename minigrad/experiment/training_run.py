@@ -124,7 +124,7 @@ def _save_interrupted(
     write_results(
         run_dir,
         config=config,
-        params=model.params,
+        params=model.state_dict(),
         mean_image=split.mean_image,
         history=stop.history,
         metrics=run_metrics(
@@ -192,7 +192,7 @@ def train_into_folder(
     write_results(
         run_dir,
         config=config,
-        params=result.model.params,
+        params=result.model.state_dict(),
         mean_image=mean_image,
         history=result.history,
         metrics=run_metrics(
