@@ -288,7 +288,7 @@ def load_cifar10(
     Parameters
     ----------
     root : folder with the python batches; ``None`` looks in ``$MINIGRAD_CIFAR10``, then
-        the per-user cache, then downloads (see :func:`data.locate.find_cifar10`).
+        the per-user cache, then downloads (see :func:`minigrad.data.locate.find_cifar10`).
     dtype : uint8 (raw pixels, 184 MB in all), float32 or float64. The uint8 values on disk
         are converted once, straight into the requested dtype.
     download : allow the download when the data is found nowhere.

@@ -198,7 +198,7 @@ def load_cifar10_split(
 ) -> Cifar10Split:
     """Load CIFAR-10 as uint8 and split it with :func:`split_cifar10`.
 
-    ``root`` and ``download`` are as in :func:`data.cifar10.load_cifar10`. Peak memory is
+    ``root`` and ``download`` are as in :func:`minigrad.data.cifar10.load_cifar10`. Peak memory is
     the raw uint8 data (184 MB) plus the three results in ``dtype``.
     """
     # Fail on bad arguments before reading 180 MB.

@@ -7,7 +7,7 @@
 #     python examples/two_layer_net.py
 #
 # Figures are saved as PNG files in `$MINIGRAD_EXAMPLE_OUT` (default `runs/example`) and,
-# in a notebook, also shown. CIFAR-10 is found as `data.get_cifar10_data` finds it
+# in a notebook, also shown. CIFAR-10 is found as `minigrad.data.get_cifar10_data` finds it
 # (`$MINIGRAD_CIFAR10`, the per-user cache, or a download). `MINIGRAD_EXAMPLE_FAST=1`
 # shrinks the CIFAR-10 part (2000 training images, 200 iterations per net) for a quick check.
 #
@@ -160,7 +160,7 @@ show('toy_loss_history')
 # %% [markdown]
 # ## Classify CIFAR-10
 #
-# `data.get_cifar10_data` is the workbook's `get_CIFAR10_data`: the same split, the mean
+# `minigrad.data.get_cifar10_data` is the workbook's `get_CIFAR10_data`: the same split, the mean
 # image of the training split subtracted, images flattened to rows.
 
 # %% Invoke the above function to get our data.

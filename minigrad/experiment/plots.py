@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from minigrad.files.atomic import write_figure_atomic
-from minigrad.validation import check_int
+from minigrad.validation import check_int, count_non_finite
 
 __all__ = [
     "accuracy_figure",
@@ -59,8 +59,9 @@ def visualize_grid(Xs: np.ndarray, ubound: float = 255.0, padding: int = 1) -> n
     if images.shape[0] == 0:
         raise ValueError("Xs holds no images (N = 0)")
     padding = check_int(padding, "padding", low=0)
-    if not np.isfinite(images).all():
-        raise ValueError("Xs contains NaN or inf")
+    bad = count_non_finite(images) if images.dtype.kind in "fc" else 0
+    if bad:
+        raise ValueError(f"Xs contains {bad} NaN or inf value(s)")
     n, height, width, channels = images.shape
     side = math.ceil(math.sqrt(n))
     grid = np.zeros(

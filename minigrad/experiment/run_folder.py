@@ -257,7 +257,7 @@ def center_rows(raw: np.ndarray, mean_image: np.ndarray, dtype: Any) -> np.ndarr
     Returns
     -------
     ndarray of shape (N, 3072) in ``dtype``: the subtraction is done in float64 and
-    rounded once, exactly as ``data.get_cifar10_data`` prepares the rows it trains on.
+    rounded once, exactly as ``minigrad.data.get_cifar10_data`` prepares the rows it trains on.
     """
     flat = np.asarray(raw).reshape(len(raw), -1)
     if flat.shape[1] != mean_image.shape[0]:

@@ -1,6 +1,6 @@
 """Random hyper-parameter search: run the trials of a search in parallel, resumably.
 
->>> from data import load_cifar10_split
+>>> from minigrad.data import load_cifar10_split
 >>> from minigrad.tune.search import SearchSettings, run_search
 >>> split = load_cifar10_split(dtype="float32")
 >>> results = run_search(split, SearchSettings(num_trials=20, seed=0), "runs/tune", workers=2)
@@ -218,7 +218,7 @@ def run_search(
     Parameters
     ----------
     split : ``X_train`` (N, D), ``y_train`` (N,), and the same for ``val`` and ``test``,
-        rows in ``settings.space.dtype`` (e.g. ``data.load_cifar10_split(dtype=...)``).
+        rows in ``settings.space.dtype`` (e.g. ``minigrad.data.load_cifar10_split(dtype=...)``).
     settings : the search.
     folder : the search folder (created if needed).
     workers : processes running trials at once; 1 runs them in this process.

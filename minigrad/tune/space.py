@@ -100,7 +100,7 @@ class SearchSpace:
 
     Attributes
     ----------
-    optimizers : names from ``optim.OPTIMIZERS``, drawn uniformly.
+    optimizers : names from ``minigrad.optim.OPTIMIZERS``, drawn uniformly.
     lr_sgd, lr_momentum, lr_adaptive : log-uniform learning-rate ranges (LOW, HIGH) for
         each family of :data:`LR_FAMILIES`.
     reg : log-uniform range of the L2 strength.
