@@ -4,14 +4,14 @@ Run from the repository root (``python -m benchmarks.iteration --full`` runs it 
 
     MINIGRAD_CIFAR10=/path/to/cifar-10-batches-py python -m benchmarks.full_training
 
-It loads the data at float32 (``data.load_cifar10_split``), trains ``experiment.BEST``
-(H=50, 12000 iterations, batch 200, lr 4e-4 decayed 0.95 per epoch, reg 0.3, SGD) with
-``minigrad.experiment.job.run_training`` (or the Trainer directly when that module is absent)
-and prints the training time, milliseconds per iteration, the accuracies and this
-process's peak resident memory: ``VmHWM`` from ``/proc/self/status`` (Linux) and
-``resource.getrusage``'s ``ru_maxrss``. They agree when the script runs on its own; when a
-large process spawns it (``benchmarks.iteration --full``), Linux carries the parent's peak
-into the child's ``ru_maxrss`` at ``exec``, while ``VmHWM`` is the child's own.
+It loads the data at float32 (``minigrad.data.load_cifar10_split``), trains
+``minigrad.experiment.config.BEST`` (H=50, 12000 iterations, batch 200, lr 4e-4 decayed 0.95
+per epoch, reg 0.3, SGD) with ``minigrad.experiment.job.run_training`` and prints the training
+time, milliseconds per iteration, the accuracies and this process's peak resident memory:
+``VmHWM`` from ``/proc/self/status`` (Linux) and ``resource.getrusage``'s ``ru_maxrss``. They
+agree when the script runs on its own; when a large process spawns it (``benchmarks.iteration
+--full``), Linux carries the parent's peak into the child's ``ru_maxrss`` at ``exec``, while
+``VmHWM`` is the child's own.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ import argparse
 import resource
 import sys
 import time
-from typing import Any
-
-import numpy as np
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,15 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     load_seconds = time.perf_counter() - start
 
-    try:
-        from minigrad.experiment.job import BEST, run_training
-    except ImportError:
-        seconds, iterations, val_acc, test_acc = _train_with_trainer(split, args)
-    else:
-        config = BEST.replace(num_iters=args.num_iters, dtype=args.dtype)
-        result = run_training(config, split)
-        seconds, iterations = result.seconds, result.iterations
-        val_acc, test_acc = result.val_acc, result.test_acc
+    from minigrad.experiment.config import BEST
+    from minigrad.experiment.job import run_training
+
+    config = BEST.replace(num_iters=args.num_iters, dtype=args.dtype)
+    result = run_training(config, split)
+    seconds, iterations = result.seconds, result.iterations
+    val_acc, test_acc = result.val_acc, result.test_acc
     print(f"  data: {split.X_train.shape[0]} training rows, {args.dtype}, loaded in "
           f"{load_seconds:.1f} s")
     print(f"  training: {iterations} iterations in {seconds:.1f} s = "
@@ -74,23 +69,6 @@ def _vm_hwm_mb() -> float | None:
     except OSError:
         pass
     return None
-
-
-def _train_with_trainer(split: Any, args: argparse.Namespace) -> tuple[float, int, float, float]:
-    from minigrad import Trainer, accuracy
-    from minigrad.initializers import normal
-    from minigrad.models import two_layer_net
-    from minigrad.optim import SGD, ExponentialDecay
-
-    init = normal(1e-4, np.random.default_rng(0))
-    model = two_layer_net(split.X_train.shape[1], 50, 10, weight_init=init, dtype=args.dtype)
-    trainer = Trainer(model, SGD(ExponentialDecay(4e-4, 0.95)), reg=0.3, batch_size=200,
-                      sampling="replacement", rng=np.random.default_rng(1))
-    start = time.perf_counter()
-    trainer.fit(split.X_train, split.y_train, split.X_val, split.y_val, num_iters=args.num_iters)
-    seconds = time.perf_counter() - start
-    return (seconds, args.num_iters, accuracy(model.forward, split.X_val, split.y_val),
-            accuracy(model.forward, split.X_test, split.y_test))
 
 
 if __name__ == "__main__":

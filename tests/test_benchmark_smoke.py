@@ -36,11 +36,13 @@ def test_quick_run_prints_the_table_and_the_checks() -> None:
     assert re.search(r"PyTorch CPU float32\s+skipped", text)
     for label in ("1. minigrad float32 / floor float32",
                   "2. minigrad float32 / plain NumPy float64",
-                  "4. minigrad float64 / plain NumPy float64"):
+                  "4. minigrad float64 / plain NumPy float64",
+                  "5. minigrad float32 / minimal NumPy float32",
+                  "6. minigrad float64 / minimal NumPy float64"):
         assert re.search(re.escape(label) + CHECK, text), label
     assert re.search(r"3\. minigrad float32 / PyTorch float32\s+skipped", text)
-    assert re.search(r"minigrad float32 / minimal NumPy float32\s+\d", text)
-    assert [c.label[:2] for c in checks] == ["1.", "2.", "4."]
+    assert [c.label[:2] for c in checks] == ["1.", "2.", "4.", "5.", "6."]
+    assert [c.limit for c in checks[-2:]] == [1.15, 1.10]
     assert all(c.ratio > 0 and c.ratio_of_mins > 0 for c in checks)
 
 
@@ -59,7 +61,7 @@ def test_quick_command_line_run_exits_zero() -> None:
 def test_minimal_numpy_iteration_is_minigrads_step(dtype: type) -> None:
     # The reference line is only meaningful if it does the same work: same loss, same update.
     rng = np.random.default_rng(3)
-    X = (50 * rng.standard_normal((40, 12))).astype(dtype)
+    X: np.ndarray = (50 * rng.standard_normal((40, 12))).astype(dtype)
     y = rng.integers(0, 4, 40)
     lr, reg, idx = 1e-3, 0.3, rng.integers(0, 40, 8)
     minimal = MinimalNet(X, y, 6, 4, learning_rate=lr, reg=reg, batch_size=8)

@@ -297,7 +297,8 @@ def test_arguments_of_the_wrong_kind_are_named(
 def test_numpy_scalars_are_accepted_as_python_numbers() -> None:
     # Hyper-parameters read back from .npz or computed with NumPy arrive as NumPy scalars;
     # they are stored as Python floats so that they never upcast a float32 parameter.
-    opt = SGD(learning_rate=np.float32(0.5), momentum=np.float64(0.9), nesterov=np.bool_(True))
+    nesterov: Any = np.bool_(True)  # what a NumPy comparison gives
+    opt = SGD(learning_rate=np.float32(0.5), momentum=np.float64(0.9), nesterov=nesterov)
     adam = Adam(beta1=np.float32(0.5), beta2=np.float64(0.99), eps=np.float32(1e-7))
     assert type(opt.momentum) is float and opt.nesterov is True
     assert type(opt.learning_rate) is float and opt.learning_rate == 0.5

@@ -10,6 +10,7 @@ from minigrad.data import make_spiral
 from minigrad.initializers import normal
 from minigrad.models import two_layer_net
 from minigrad.optim import OPTIMIZERS, ExponentialDecay, make_optimizer
+from minigrad.sequential import Sequential
 
 X, Y = make_spiral(80, 3, rng=np.random.default_rng(0))
 # A learning rate in each optimiser's own working range (the adaptive ones normalise).
@@ -18,7 +19,7 @@ LEARNING_RATES = {
 }
 
 
-def _model() -> object:
+def _model() -> Sequential:
     return two_layer_net(2, 32, 3, weight_init=normal(0.5, np.random.default_rng(0)))
 
 
@@ -28,7 +29,7 @@ def _train(name: str) -> tuple[list[float], float]:
     optimizer = make_optimizer(name, learning_rate=ExponentialDecay(LEARNING_RATES[name], 0.98))
     trainer = Trainer(model, optimizer, reg=1e-4, batch_size=48, rng=np.random.default_rng(1))
     history = trainer.fit(X, Y, num_iters=400)
-    return history.loss, accuracy(model.forward, X, Y)  # type: ignore[attr-defined]
+    return history.loss, accuracy(model.forward, X, Y)
 
 
 def test_every_registered_optimizer_is_covered() -> None:
@@ -61,20 +62,20 @@ def test_bad_learning_rate_is_named(bad: float) -> None:
 @pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
 def test_bad_reg_is_named(bad: float) -> None:
     with pytest.raises(ValueError, match="reg must be a finite number >= 0"):
-        Trainer(_model(), make_optimizer("sgd"), reg=bad,  # type: ignore[arg-type]
+        Trainer(_model(), make_optimizer("sgd"), reg=bad,
                 rng=np.random.default_rng(0))
 
 
 def test_bad_sampling_is_named_when_the_trainer_is_built() -> None:
     with pytest.raises(ValueError, match="unknown sampling 'random'"):
-        Trainer(_model(), make_optimizer("sgd"), sampling="random",  # type: ignore[arg-type]
+        Trainer(_model(), make_optimizer("sgd"), sampling="random",
                 rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="needs an explicit np.random.Generator"):
-        Trainer(_model(), make_optimizer("sgd"), sampling="shuffle", rng=None)  # type: ignore[arg-type]
+        Trainer(_model(), make_optimizer("sgd"), sampling="shuffle", rng=None)
 
 
 def test_num_epochs_runs_whole_epochs() -> None:
-    trainer = Trainer(_model(), make_optimizer("sgd"), batch_size=50,  # type: ignore[arg-type]
+    trainer = Trainer(_model(), make_optimizer("sgd"), batch_size=50,
                       rng=np.random.default_rng(0))
     history = trainer.fit(X, Y, X, Y, num_epochs=3)
     assert trainer.iteration == 3 * (240 // 50)
@@ -87,7 +88,7 @@ def test_num_epochs_runs_whole_epochs() -> None:
 
 
 def test_continuing_on_another_training_set_is_refused() -> None:
-    trainer = Trainer(_model(), make_optimizer("sgd"), batch_size=50,  # type: ignore[arg-type]
+    trainer = Trainer(_model(), make_optimizer("sgd"), batch_size=50,
                       rng=np.random.default_rng(0))
     trainer.fit(X, Y, num_iters=2)
     with pytest.raises(ValueError, match="built for 240 training rows but X has 100"):
