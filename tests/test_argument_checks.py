@@ -15,6 +15,7 @@ from minigrad.data import CifarFormatError, make_spiral
 from minigrad.data.cifar10 import validate_meta
 from minigrad.evaluation import predict_labels
 from minigrad.experiment.plots import visualize_grid
+from minigrad.experiment.progress import ProgressBar
 from minigrad.initializers import normal
 from minigrad.training.checkpoint import PeriodicCheckpoint
 
@@ -82,3 +83,10 @@ def test_a_meta_file_with_a_float_count_is_a_format_error() -> None:
         CifarFormatError, match="batches.meta: num_cases_per_batch must be an integer, got float"
     ):
         validate_meta(meta, "batches.meta")
+
+
+def test_progress_bar_checks_its_step() -> None:
+    with pytest.raises(ValueError, match="every must be a positive integer, got 0"):
+        ProgressBar(100, every=0)
+    with pytest.raises(ValueError, match="total must be >= 0, got -1"):
+        ProgressBar(-1)

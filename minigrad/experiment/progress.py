@@ -8,6 +8,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from minigrad.training.callbacks import Callback, TrainingRun
+from minigrad.validation import check_int, check_positive_int
 
 __all__ = ["ProgressBar"]
 
@@ -33,8 +34,8 @@ class ProgressBar(Callback):
         enabled: bool | None = None,
         file: TextIO | None = None,
     ) -> None:
-        self.total = total
-        self.every = every
+        self.total = check_int(total, "total", low=0)
+        self.every = check_positive_int(every, "every")  # 0 would divide by zero mid-run
         self.file = sys.stderr if file is None else file
         is_terminal = bool(getattr(self.file, "isatty", lambda: False)())
         self.enabled = is_terminal if enabled is None else enabled
