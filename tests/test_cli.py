@@ -138,11 +138,14 @@ def interrupted_train(fake_data: Path, out: Path, k: int, *extra: str) -> int:
 
 
 def test_ctrl_c_leaves_the_best_weights_and_metrics_that_describe_them(
-    fake_data: Path, tmp_path: Path
+    fake_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "stopped"
     assert interrupted_train(fake_data, out, 37, "--learning-rate", "3e-3") == cli.EXIT_INTERRUPTED
     metrics = json.loads((out / "metrics.json").read_text())
+    printed = capsys.readouterr().out
+    assert "interrupted after 38 iterations; saved the weights with the best validation " in printed
+    assert f"validation accuracy {metrics['val_acc']:.4f}" in printed
     assert metrics["status"] == "interrupted" and metrics["iterations"] == 38
     history = read_history(out)
     assert len(history) == 38
@@ -162,12 +165,13 @@ def test_ctrl_c_leaves_the_best_weights_and_metrics_that_describe_them(
 
 
 def test_ctrl_c_before_the_first_epoch_end_keeps_the_last_weights(
-    fake_data: Path, tmp_path: Path
+    fake_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "early"
     # Shuffled epochs of 400 / 50 = 8 iterations: the first ends after iteration 7.
     code = interrupted_train(fake_data, out, 3, "--sampling", "shuffle")
     assert code == cli.EXIT_INTERRUPTED
+    assert "saved the last weights (no epoch had ended)" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["weights"], metrics["weights_iteration"]) == ("last", 3)
     _, measured = evaluate_run(out, fake_data)
