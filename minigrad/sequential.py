@@ -14,6 +14,9 @@ __all__ = ["Sequential"]
 class Sequential(Layer):
     """Layers applied one after another; itself a :class:`Layer`, so Sequentials nest.
 
+    (Its ``params``, ``grads``, ``buffers`` and ``weight_names`` are read-only views computed
+    from the layers, where a plain Layer holds dicts: hence the ``override`` ignores.)
+
     Parameters are named by their position path: ``"0.W"``, ``"2.b"``, and ``"1.0.W"`` for
     the first layer of a Sequential at position 1. :attr:`params`, :attr:`grads` and
     :attr:`buffers` are built from the layers' own arrays at each access, so an optimiser
@@ -69,23 +72,23 @@ class Sequential(Layer):
             for key, array in getattr(layer, attribute).items()
         }
 
-    @property  # type: ignore[override]
-    def params(self) -> dict[str, np.ndarray]:
+    @property
+    def params(self) -> dict[str, np.ndarray]:  # type: ignore[override]
         """Every parameter by path name; the values are the layers' own arrays."""
         return self._named("params")
 
-    @property  # type: ignore[override]
-    def grads(self) -> dict[str, np.ndarray]:
+    @property
+    def grads(self) -> dict[str, np.ndarray]:  # type: ignore[override]
         """Every gradient by path name, same keys as :attr:`params`."""
         return self._named("grads")
 
-    @property  # type: ignore[override]
-    def buffers(self) -> dict[str, np.ndarray]:
+    @property
+    def buffers(self) -> dict[str, np.ndarray]:  # type: ignore[override]
         """Every buffer (running statistics) by path name."""
         return self._named("buffers")
 
-    @property  # type: ignore[override]
-    def weight_names(self) -> tuple[str, ...]:
+    @property
+    def weight_names(self) -> tuple[str, ...]:  # type: ignore[override]
         """Path names of the parameters subject to L2 (weights, not biases)."""
         return tuple(
             f"{i}.{key}" for i, layer in enumerate(self.layers) for key in layer.weight_names

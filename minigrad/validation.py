@@ -110,8 +110,8 @@ def check_real(
         raise TypeError(f"{name} must be a real number, got {kind} {describe(value)}")
     try:
         number = float(value)
-    except OverflowError:  # an int too large for a float
-        number = math.inf if value > 0 else -math.inf
+    except OverflowError:  # an integer too large for a float: outside every finite range
+        number = math.inf
     above = number > low if low_open else number >= low
     below = number < high if high_open else number <= high
     if not (math.isfinite(number) and above and below):

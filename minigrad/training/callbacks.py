@@ -19,12 +19,16 @@ class TrainingRun(Protocol):
     without a cycle.
     """
 
-    model: Layer
-    optimizer: Any
-    history: History
-    iteration: int
-    stop_training: bool
+    stop_training: bool  # a callback sets it to end ``fit`` after this iteration
 
+    @property
+    def model(self) -> Layer: ...
+    @property
+    def optimizer(self) -> Any: ...
+    @property
+    def history(self) -> History: ...
+    @property
+    def iteration(self) -> int: ...
     def state_dict(self) -> dict[str, Any]: ...
 
 
