@@ -14,7 +14,8 @@ import argparse
 import json
 
 from minigrad.data import load_cifar10_split
-from minigrad.experiment.job import TrainConfig, run_training
+from minigrad.experiment.config import TrainConfig
+from minigrad.experiment.job import run_training
 from minigrad.training.callbacks import TimeToAccuracy
 
 # Found by `minigrad tune --seed 2 --trials 10 --optimizers momentum nesterov adam --sampling
