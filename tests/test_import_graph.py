@@ -17,7 +17,9 @@ modules that way, inside ``minigrad.cli``, which may import anything.
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -330,21 +332,41 @@ def test_nothing_imports_the_bare_top_level_names() -> None:
 
 
 BARE_IMPORT_IN_TEXT = re.compile(
-    r"^\s*(?:>>>\s*|\.\.\.\s*)?(?:from\s+(?:data|models|optim)(?:\.\w+)*\s+import\b"
+    r"(?:^|`|#|>>>|\.\.\.)[ \t]*(?:from\s+(?:data|models|optim)(?:\.\w+)*\s+import\b"
     r"|import\s+(?:data|models|optim)\b)",
     re.M,
 )
 
 
-def test_the_docs_show_the_minigrad_names() -> None:
-    """README and docs code: the same rule, checked on the text."""
-    texts = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+def _bare_imports_in_text(text: str, where: str, first_line: int = 1) -> list[str]:
+    found = []
+    for match in BARE_IMPORT_IN_TEXT.finditer(text):
+        line = first_line + text.count("\n", 0, match.start())
+        found.append(f"{where}:{line}: {match.group(0).strip()}")
+    return found
+
+
+def _comments_and_docstrings(path: Path) -> Iterator[tuple[str, int]]:
+    source = path.read_text(encoding="utf-8")
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            yield token.string, token.start[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    yield body[0].value.value, body[0].lineno
+
+
+def test_the_docs_and_comments_show_the_minigrad_names() -> None:
+    """README, docs, comments and docstrings: the same rule, checked on the text."""
     wrong = []
-    for path in texts:
-        if not path.is_file():
-            continue
-        text = path.read_text(encoding="utf-8")
-        for match in BARE_IMPORT_IN_TEXT.finditer(text):
-            line = text.count("\n", 0, match.start()) + 1
-            wrong.append(f"{path.relative_to(ROOT)}:{line}: {match.group(0).strip()}")
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            wrong += _bare_imports_in_text(text, str(path.relative_to(ROOT)))
+    for path in _repository_python_files():
+        for text, line in _comments_and_docstrings(path):
+            wrong += _bare_imports_in_text(text, str(path.relative_to(ROOT)), line)
     assert not wrong, "bare top-level imports in the docs:\n" + "\n".join(wrong)

@@ -1,6 +1,12 @@
 # The workbook's toy cells (../shared/seed/two_layer_net_workbook.txt, In [155]-[161]),
-# verbatim except for the imports: `from models import TwoLayerNet` and
+# verbatim except for the imports: `from minigrad.models import TwoLayerNet` and
 # `from minigrad import eval_numerical_gradient`. IPython magics are dropped.
+#
+# A test oracle on purpose: this is the text acceptance 2 is about, so it stays the
+# workbook's, line for line. tests/test_workbook_toy.py runs it in-process and
+# tests/test_packaging.py runs it against the installed wheel in a user's project.
+# examples/two_layer_net.py has the same cells for readers (figures saved with show());
+# tests/test_example.py checks that it prints the same numbers.
 import random
 import numpy as np
 import matplotlib.pyplot as plt
