@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SoftmaxCrossEntropy", "softmax_cross_entropy", "log_softmax"]
+from minigrad.validation import check_labels
+
+__all__ = ["SoftmaxCrossEntropy", "check_scores", "log_softmax", "softmax_cross_entropy"]
+
+
+def check_scores(scores: object) -> np.ndarray:
+    """``scores`` if it is a floating-point (N, C) array with N, C >= 1, else an error."""
+    if not isinstance(scores, np.ndarray) or scores.dtype.kind != "f":
+        kind = scores.dtype if isinstance(scores, np.ndarray) else type(scores).__name__
+        raise TypeError(f"scores must be a floating-point ndarray, got {kind}")
+    if scores.ndim != 2 or 0 in scores.shape:
+        raise ValueError(f"scores must have shape (N, C) with N, C >= 1, got {scores.shape}")
+    return scores
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:
@@ -31,6 +43,13 @@ def softmax_cross_entropy(scores: np.ndarray, y: np.ndarray) -> tuple[float, np.
     scores : ndarray of shape (N, C), unnormalised class scores (logits)
     y : int ndarray of shape (N,), labels in ``[0, C)``
 
+    Raises
+    ------
+    ValueError, TypeError
+        ``scores`` is not (N, C) floating point, or ``y`` is not N integer labels in
+        ``[0, C)`` (a label of -1 would pick the last class; labels of shape (N, 1)
+        would broadcast into an N x N block).
+
     Returns
     -------
     loss : float, ``-mean(log softmax(scores)[i, y[i]])``
@@ -43,7 +62,9 @@ def softmax_cross_entropy(scores: np.ndarray, y: np.ndarray) -> tuple[float, np.
     its columns, several times faster than NumPy's per-row reductions of an (N, C) array
     with C = 10 (about 1.5 us instead of 10 us each for N = 200).
     """
+    check_scores(scores)
     n = scores.shape[0]
+    check_labels(y, n, scores.shape[1])
     rows = np.arange(n)
     shifted = scores.T.copy(order="C")  # (C, N); shifting by the max keeps exp finite
     shifted -= shifted.max(axis=0)

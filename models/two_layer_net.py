@@ -162,7 +162,7 @@ class TwoLayerNet:
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted class of each row of X (N, D), shape (N,)."""
         check_features(X, self.model.in_features)
-        return predict_labels(self.model.forward, X)
+        return predict_labels(self.model, X)
 
     def __repr__(self) -> str:
         return f"TwoLayerNet(model={self.model!r})"

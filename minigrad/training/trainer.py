@@ -186,6 +186,7 @@ class Trainer:
             num_iters = sampler.iterations_for_epochs(check_positive_int(num_epochs, "num_epochs"))
         num_iters = check_positive_int(100 if num_iters is None else num_iters, "num_iters")
         self.stop_training = False
+        self.model.train()
         for callback in self.callbacks:
             callback.on_train_begin(self)
         end = self.iteration + num_iters
@@ -223,11 +224,11 @@ class Trainer:
         X_val: np.ndarray | None,
         y_val: np.ndarray | None,
     ) -> None:
-        forward = self.model.forward
-        train_acc = accuracy(forward, X_batch, y_batch, self.eval_chunk_size)
+        # accuracy() evaluates in eval mode and puts the model back in train mode.
+        train_acc = accuracy(self.model, X_batch, y_batch, self.eval_chunk_size)
         val_acc = None
         if X_val is not None and y_val is not None:
-            val_acc = accuracy(forward, X_val, y_val, self.eval_chunk_size)
+            val_acc = accuracy(self.model, X_val, y_val, self.eval_chunk_size)
             self.history.val_acc.append(val_acc)
         self.history.train_acc.append(train_acc)
         self.history.epoch_iterations.append(iteration)
