@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from minigrad.validation import count_non_finite
+from minigrad.validation import count_non_finite, describe
 
 __all__ = ["Layer", "checked_state"]
 
@@ -113,6 +114,25 @@ class Layer:
         arrays = self.check_state_dict(state)
         for name, target in self._state_arrays().items():
             np.copyto(target, arrays[name])
+
+    def extra_state(self) -> dict[str, Any]:
+        """JSON-able state that is neither a parameter nor a buffer; ``{}`` for most layers.
+
+        A layer that draws random numbers (dropout) returns its generator's state here, so
+        a checkpointed run resumes with the same draws.
+        """
+        return {}
+
+    def check_extra_state(self, state: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` if :meth:`load_extra_state` could not take ``state``."""
+        if not isinstance(state, Mapping) or state:
+            raise ValueError(
+                f"{type(self).__name__} keeps no extra state, got {describe(state)}"
+            )
+
+    def load_extra_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`extra_state` (checked first, so a bad state changes nothing)."""
+        self.check_extra_state(state)
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
         return {**self.params, **self.buffers}

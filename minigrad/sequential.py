@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -93,6 +94,28 @@ class Sequential(Layer):
         return tuple(
             f"{i}.{key}" for i, layer in enumerate(self.layers) for key in layer.weight_names
         )
+
+    def extra_state(self) -> dict[str, Any]:
+        """The layers' extra states (random generators) by position, where they have one."""
+        states = {str(i): layer.extra_state() for i, layer in enumerate(self.layers)}
+        return {key: state for key, state in states.items() if state}
+
+    def check_extra_state(self, state: Mapping[str, Any]) -> None:
+        if not isinstance(state, Mapping):
+            raise ValueError(f"extra state must be a mapping, got {type(state).__name__}")
+        unknown = sorted(set(map(str, state)) - {str(i) for i in range(len(self.layers))})
+        if unknown:
+            raise ValueError(f"extra state for layers {unknown}, which this model does not have")
+        for i, layer in enumerate(self.layers):
+            try:
+                layer.check_extra_state(state.get(str(i), {}))
+            except ValueError as err:
+                raise ValueError(f"layer {i}: {err}") from None
+
+    def load_extra_state(self, state: Mapping[str, Any]) -> None:
+        self.check_extra_state(state)
+        for i, layer in enumerate(self.layers):
+            layer.load_extra_state(state.get(str(i), {}))
 
     # ------------------------------------------------------------------ sizes
 

@@ -245,15 +245,18 @@ class Trainer:
         Returns
         -------
         dict with ``iteration``; ``config`` (reg, batch_size, sampling); ``model``
-        (parameter name -> array); ``optimizer`` (its ``state_dict()``); ``sampler``
-        (its ``state_dict()``, or None before the first fit) and ``rng`` (before the first
-        fit, the random generator's state, else None); ``history`` (curves as arrays);
+        (``model.state_dict()``: parameters and buffers by name); ``model_extra`` (the
+        layers' random-generator states, ``model.extra_state()``); ``optimizer`` (its
+        ``state_dict()``); ``sampler`` (its ``state_dict()``, or None before the first
+        fit) and ``rng`` (before the first fit, the random generator's state, else None);
+        ``history`` (curves as arrays);
         ``callbacks`` (class name -> state, for callbacks with a ``state_dict``).
         """
         return {
             "iteration": self.iteration,
             "config": {"reg": self.reg, "batch_size": self.batch_size, "sampling": self.sampling},
             "model": self.model.state_dict(),
+            "model_extra": self.model.extra_state(),
             "optimizer": self.optimizer.state_dict(),
             "sampler": None if self.sampler is None else self.sampler.state_dict(),
             "rng": generator_state(self.rng) if self.sampler is None else None,
@@ -282,6 +285,8 @@ class Trainer:
         self._check_config(state["config"])
         iteration = _checked_iteration(state["iteration"])
         model_state = self.model.check_state_dict(state["model"])
+        model_extra = state.get("model_extra") or {}
+        self.model.check_extra_state(model_extra)
         history = History.from_state_dict(state["history"])
         callbacks = self._stateful_callbacks()
         saved_callbacks = dict(state.get("callbacks") or {})
@@ -307,6 +312,7 @@ class Trainer:
         elif state.get("rng") is not None:
             apply_generator_state(self.rng, state["rng"])
         self.model.load_state_dict(model_state)
+        self.model.load_extra_state(model_extra)
         self.sampler = sampler
         self.history = history
         self.iteration = iteration
