@@ -28,7 +28,7 @@ def eval_mode(model: Model) -> Iterator[Callable[[np.ndarray], np.ndarray]]:
     """
     layer = model if isinstance(model, Layer) else getattr(model, "__self__", None)
     if not isinstance(layer, Layer):
-        yield model  # type: ignore[misc]
+        yield model
         return
     was_training = layer.training
     layer.eval()
