@@ -7,7 +7,7 @@ in a random order, and do what an iteration does with the rows that touches them
 big products ``X @ W1.T`` and ``dh.T @ X``.
 
 * gather: ``np.take(X, order[i:i + 200], axis=0, out=buffer, mode="clip")`` each iteration
-  (what ``Trainer.fit`` does, via ``minigrad.training.batching.MinibatchBuffer``);
+  (what ``Trainer.fit`` does, via ``minigrad.data.batching.MinibatchBuffer``);
 * permute: ``np.take(X, order, axis=0, out=permuted)`` once per epoch, then each minibatch
   is the view ``permuted[i:i + 200]`` (no copy per iteration).
 

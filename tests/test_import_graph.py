@@ -255,7 +255,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "experiment": {"models", "training", "core", "optim", "data", "files", "helpers"},
     # Below this line nothing imports the application layers.
     "models": {"training", "core", "optim", "helpers"},  # TwoLayerNet.train runs a Trainer
-    "training": {"core", "files", "helpers"},
+    "training": {"core", "data", "files", "helpers"},
     "core": {"helpers"},
     "optim": {"helpers"},  # update rules see arrays, never layers, models or training
     "data": {"helpers"},  # data stands alone

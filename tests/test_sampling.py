@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minigrad.training.sampling import ShuffledEpochs, WithReplacement, make_sampler
+from minigrad.data.sampling import ShuffledEpochs, WithReplacement, make_sampler
 
 
 def _draws(sampler: object, start: int, count: int) -> list[np.ndarray]:

@@ -12,10 +12,10 @@ from minigrad.evaluation import accuracy
 from minigrad.regularization import add_l2_gradients
 from minigrad.sequential import Sequential
 from minigrad.softmax_cross_entropy import SoftmaxCrossEntropy
-from minigrad.training.batching import MinibatchBuffer
+from minigrad.data.batching import MinibatchBuffer
 from minigrad.training.callbacks import Callback
 from minigrad.training.history import History
-from minigrad.training.sampling import (
+from minigrad.data.sampling import (
     SAMPLING_KINDS,
     Sampler,
     apply_generator_state,
