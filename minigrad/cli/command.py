@@ -21,6 +21,10 @@ from typing import NoReturn
 from minigrad.data import CifarFormatError, CifarNotFoundError, DataFetchError
 from minigrad.experiment.config import ConfigError
 from minigrad.experiment.run_folder import RunFolderError
+from minigrad.files.bounded_read import UnreadableFileError
+from minigrad.files.folder_lock import FolderLockError
+from minigrad.files.memory import InsufficientMemoryError
+from minigrad.files.output_paths import UnusablePathError
 from minigrad.training.trainer import DivergenceError
 from minigrad.version import __version__
 
@@ -55,6 +59,10 @@ BAD_INPUT_ERRORS: tuple[type[BaseException], ...] = (
     CifarFormatError,  # includes a named CIFAR-10 folder with files missing
     CifarNotFoundError,
     DataFetchError,
+    UnreadableFileError,  # a file too large, not UTF-8, not valid JSON or npz ...
+    UnusablePathError,  # an --out that cannot be encoded or created
+    FolderLockError,  # a folder another process is writing into
+    InsufficientMemoryError,
     OSError,  # e.g. permission denied on the run folder
 )
 """Exceptions reported as one line and exit code 2 rather than a traceback."""
@@ -99,12 +107,23 @@ def _error(prog: str, message: object) -> int:
     return EXIT_BAD_INPUT
 
 
+def _printable_output() -> None:
+    """Let stdout print any path: undecodable file-name bytes become escapes, not errors."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        try:
+            reconfigure(errors="backslashreplace")
+        except (ValueError, OSError):  # a stream that cannot change now
+            pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return the exit code.
 
     Never raises for bad input or Ctrl-C: those become exit codes (see the module
     docstring), so tests and scripts can call it in-process.
     """
+    _printable_output()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -122,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DivergenceError as exc:
         _error(prog, exc)
         return EXIT_DIVERGED
+    except MemoryError:  # the checks before each large allocation missed one
+        return _error(prog, "out of memory; try smaller settings (--hidden-size, --batch-size)")
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

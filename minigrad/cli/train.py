@@ -13,6 +13,7 @@ weights.npz stores so new images can be preprocessed), from ``--data-dir`` or as
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterable
 from dataclasses import fields
@@ -21,13 +22,15 @@ from typing import Any
 
 from minigrad.cli.command import EXIT_INTERRUPTED
 from minigrad.experiment.config import DTYPES, PRESETS, SAMPLINGS, TrainConfig
-from minigrad.experiment.job import load_split
+from minigrad.experiment.job import CIFAR10_ROW_WIDTH, check_training_memory, load_split
 from minigrad.experiment.run_folder import (
     STATUS_COMPLETE,
     STATUS_INTERRUPTED,
-    check_run_folder_free,
+    claim_run_folder,
 )
-from minigrad.experiment.training_run import default_run_dir, train_into_folder
+from minigrad.experiment.training_run import claim_default_run_dir, train_into_folder
+from minigrad.files.folder_lock import FolderLock
+from minigrad.files.output_paths import check_output_path
 from minigrad.optim import OPTIMIZERS
 from minigrad.training.callbacks import Callback
 
@@ -53,6 +56,10 @@ _SETTINGS: tuple[tuple[str, Any, str], ...] = (
     ("--num-validation", int, "validation images (taken after the training images)"),
     ("--num-test", int, "test images"),
 )
+
+
+OPTION_NAMES = {flag[2:].replace("-", "_"): flag for flag, _, _ in _SETTINGS}
+"""The command-line option of each TrainConfig field (``"hidden_size": "--hidden-size"``)."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -106,19 +113,46 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return PRESETS[args.preset].replace(**changes)
 
 
+def _claim_folder(args: argparse.Namespace, config: TrainConfig) -> tuple[FolderLock, bool]:
+    """The run folder, created and locked; and whether this call created it."""
+    if args.out:
+        out = check_output_path(args.out, "--out")
+        created = not os.path.lexists(out)
+        return claim_run_folder(out), created
+    return claim_default_run_dir(args.preset, config.seed), True
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()  # only succeeds while nothing was written into it
+    except OSError:
+        pass
+
+
 def run(args: argparse.Namespace, callbacks: Iterable[Callback] = ()) -> int:
-    """Run ``minigrad train`` with parsed ``args``; ``callbacks`` join the training loop."""
+    """Run ``minigrad train`` with parsed ``args``; ``callbacks`` join the training loop.
+
+    Every setting, the memory they need and the run folder are checked (and the folder
+    created and locked) before the seconds spent loading the data.
+    """
     config = config_from_args(args)
-    run_dir = Path(args.out) if args.out else default_run_dir(args.preset, config.seed)
-    check_run_folder_free(run_dir)  # fail before spending seconds on the data
-    if not args.quiet:
-        print("loading CIFAR-10 ...", file=sys.stderr)
-    split = load_split(
-        config.num_training, config.num_validation, config.num_test,
-        root=args.data_dir, dtype=config.dtype,
-    )
-    outcome = train_into_folder(
-        config, split, run_dir, callbacks=callbacks, progress=False if args.quiet else None
-    )
+    check_training_memory(config, CIFAR10_ROW_WIDTH, option_names=OPTION_NAMES)
+    lock, created = _claim_folder(args, config)
+    try:
+        with lock:
+            if not args.quiet:
+                print("loading CIFAR-10 ...", file=sys.stderr)
+            split = load_split(
+                config.num_training, config.num_validation, config.num_test,
+                root=args.data_dir, dtype=config.dtype,
+            )
+            outcome = train_into_folder(
+                config, split, lock.folder, callbacks=callbacks,
+                progress=False if args.quiet else None,
+            )
+    except BaseException:
+        if created:
+            _remove_if_empty(lock.folder)  # e.g. the data was missing: leave no empty folder
+        raise
     print(outcome.summary())
     return EXIT_CODES[outcome.status]

@@ -19,15 +19,18 @@ from typing import Any
 from minigrad.cli.command import EXIT_DIVERGED, EXIT_INTERRUPTED, CommandError
 from minigrad.data import Cifar10Split
 from minigrad.experiment.config import DTYPES, SAMPLINGS, TrainConfig
-from minigrad.experiment.job import load_split
+from minigrad.experiment.job import CIFAR10_ROW_WIDTH, check_training_memory, load_split
 from minigrad.experiment.run_folder import run_finished
-from minigrad.experiment.training_run import default_run_dir
+from minigrad.experiment.training_run import claim_default_run_dir
+from minigrad.files.folder_lock import FolderLock
+from minigrad.files.output_paths import check_output_path, printable_path
 from minigrad.tune.best_trial import best_trial_dir, retrain_best_trial
 from minigrad.tune.results import TrialResult, best_result
 from minigrad.tune.search import (
     RESULTS_FILE,
     SearchSettings,
     check_new_search_folder,
+    claim_search_folder,
     finished_trials,
     read_settings,
     run_search,
@@ -48,6 +51,11 @@ _RANGE_OPTIONS = (
     ("--num-iters", "num_iters", int, "uniform range of training iterations"),
     ("--epochs", "num_epochs", int, "or of epochs (epochs x N // batch iterations)"),
 )
+
+
+_MEMORY_OPTIONS = {
+    "hidden_size": "--hidden-size", "batch_size": "--batch-sizes", "num_training": "--num-training"
+}
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -95,7 +103,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     run_group.add_argument("--workers", type=int, metavar="W",
                            help=f"parallel worker processes (default {os.cpu_count()})")
     run_group.add_argument("--top", type=int, default=10, metavar="K",
-                           help="rows of the leaderboard (default 10)")
+                           help="rows of the leaderboard, >= 1 (default 10)")
     run_group.add_argument("--no-save-best", action="store_true",
                            help="do not retrain the best trial into a run folder")
     run_group.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -145,7 +153,7 @@ def _save_best(
     """Retrain the best trial into its run folder, print what it scored; the exit code."""
     run_dir = best_trial_dir(folder, best.trial)
     if run_finished(run_dir):
-        print(f"best trial's run folder: {run_dir} (already written)")
+        print(f"best trial's run folder: {printable_path(run_dir)} (already written)")
         return 0
     print(f"retraining trial {best.trial.trial_id} into {run_dir} ...", file=sys.stderr)
     sys.stdout.flush()  # show the leaderboard before the minutes of retraining
@@ -156,52 +164,70 @@ def _save_best(
     return EXIT_INTERRUPTED if outcome.interrupted else 0
 
 
+def _check_memory(args: argparse.Namespace, settings: SearchSettings) -> None:
+    """Refuse a search whose largest trial (hidden size, largest batch) cannot fit in memory."""
+    space = settings.space
+    largest = space.base_config(
+        num_training=args.num_training, num_validation=args.num_validation,
+        num_test=args.num_test,
+    ).replace(batch_size=max(space.batch_sizes))
+    check_training_memory(largest, CIFAR10_ROW_WIDTH, option_names=_MEMORY_OPTIONS)
+
+
+def _claim_folder(args: argparse.Namespace, settings: SearchSettings) -> FolderLock:
+    """The search folder, created if needed and locked (before the data is loaded)."""
+    if not args.out:
+        return claim_default_run_dir("tune", settings.seed)
+    return claim_search_folder(check_output_path(args.out, "--out"))
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``minigrad tune`` with parsed ``args``."""
     if args.resume and not args.out:
         raise CommandError("--resume needs --out, the folder of the search to continue")
-    folder = Path(args.out) if args.out else None
-    base = read_settings(folder) if args.resume and folder is not None else SearchSettings()
-    settings = settings_from_args(args, base)
-    if folder is None:
-        folder = default_run_dir("tune", settings.seed)
-    if not args.resume:
-        check_new_search_folder(folder)  # fail before spending seconds on the data
     try:
+        top = check_positive_int(args.top, "--top")
         workers = check_positive_int(
             (os.cpu_count() or 1) if args.workers is None else args.workers, "--workers"
         )
     except (TypeError, ValueError) as err:
         raise CommandError(str(err)) from None
-    if not args.quiet:
-        print("loading CIFAR-10 ...", file=sys.stderr)
-    split = load_split(
-        args.num_training, args.num_validation, args.num_test,
-        root=args.data_dir, dtype=settings.space.dtype,
-    )
-    try:
-        results = run_search(
-            split, settings, folder, workers=workers, resume=args.resume,
-            progress=False if args.quiet else None,
+    base = read_settings(args.out) if args.resume else SearchSettings()
+    settings = settings_from_args(args, base)
+    _check_memory(args, settings)
+    with _claim_folder(args, settings) as lock:
+        folder = lock.folder
+        if not args.resume:
+            check_new_search_folder(folder)  # fail before spending seconds on the data
+        if not args.quiet:
+            print("loading CIFAR-10 ...", file=sys.stderr)
+        split = load_split(
+            args.num_training, args.num_validation, args.num_test,
+            root=args.data_dir, dtype=settings.space.dtype,
         )
-    except KeyboardInterrupt:
-        saved = len(finished_trials(folder))
-        print(
-            f"minigrad tune: interrupted; {saved} finished trial(s) are in "
-            f"{folder / RESULTS_FILE}\ncontinue with: minigrad tune --resume --out {folder}",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
-    except BrokenProcessPool as exc:
-        print(f"minigrad tune: error: a worker process died ({exc}); finished trials are in "
-              f"{folder / RESULTS_FILE}, continue with --resume", file=sys.stderr)
-        return EXIT_DIVERGED
-    print(write_summary(folder, results, args.top))
-    print(f"search folder: {folder}")
-    best = best_result(results)
-    if best is None:
-        print("no trial finished successfully: nothing to save", file=sys.stderr)
-        return EXIT_DIVERGED
-    if args.no_save_best:
-        return 0
-    return _save_best(best, settings, split, folder, workers, args.quiet)
+        try:
+            results = run_search(
+                split, settings, folder, workers=workers, resume=args.resume,
+                progress=False if args.quiet else None,
+            )
+        except KeyboardInterrupt:
+            saved = len(finished_trials(folder))
+            print(
+                f"minigrad tune: interrupted; {saved} finished trial(s) are in "
+                f"{folder / RESULTS_FILE}\ncontinue with: minigrad tune --resume --out {folder}",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+        except BrokenProcessPool as exc:
+            print(f"minigrad tune: error: a worker process died ({exc}); finished trials are "
+                  f"in {folder / RESULTS_FILE}, continue with --resume", file=sys.stderr)
+            return EXIT_DIVERGED
+        print(write_summary(folder, results, top))
+        print(f"search folder: {printable_path(folder)}")
+        best = best_result(results)
+        if best is None:
+            print("no trial finished successfully: nothing to save", file=sys.stderr)
+            return EXIT_DIVERGED
+        if args.no_save_best:
+            return 0
+        return _save_best(best, settings, split, folder, workers, args.quiet)

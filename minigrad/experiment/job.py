@@ -15,9 +15,10 @@ processes. The settings themselves live in :mod:`minigrad.experiment.config`.
 
 from __future__ import annotations
 
+import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,8 +26,11 @@ import numpy as np
 import numpy.typing as npt
 
 from minigrad.data import Cifar10Split, CifarFormatError, load_cifar10_split
+from minigrad.data.cifar10 import IMAGE_SHAPE
 from minigrad.evaluation import accuracy
 from minigrad.experiment.config import NUM_CLASSES, ConfigError, TrainConfig
+from minigrad.files.bounded_read import format_bytes
+from minigrad.files.memory import available_memory
 from minigrad.initializers import Initializer, normal
 from minigrad.models import two_layer_net
 from minigrad.optim import ExponentialDecay, make_optimizer
@@ -36,15 +40,24 @@ from minigrad.training.history import History
 from minigrad.training.trainer import Trainer
 
 __all__ = [
+    "CIFAR10_ROW_WIDTH",
     "Accuracies",
     "DataSplit",
     "TrainResult",
     "TrainingInterrupted",
     "build_model",
+    "check_training_memory",
     "evaluate_model",
     "load_split",
     "run_training",
+    "training_memory",
 ]
+
+CIFAR10_ROW_WIDTH = math.prod(IMAGE_SHAPE)
+"""Features per CIFAR-10 row (3072), the net's input width."""
+
+# Arrays each optimiser keeps per parameter (velocity; squares; Adam's two moments).
+_OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adagrad": 1, "adam": 2}
 
 
 class DataSplit(Protocol):
@@ -174,6 +187,73 @@ def build_model(
     )
 
 
+def training_memory(
+    config: TrainConfig, input_size: int, *, include_data: bool = True
+) -> dict[str, int]:
+    """About how many bytes training ``config`` allocates, by the setting that drives each part.
+
+    Parameters
+    ----------
+    config : the settings.
+    input_size : D, features per row.
+    include_data : count the splits themselves (rows in ``config.dtype``), for a check made
+        before they are loaded.
+
+    Returns
+    -------
+    ``{"hidden_size": ..., "batch_size": ..., "num_training": ...}``: the net (parameters,
+    gradients, optimiser state, the best-so-far copy and a copy being saved), one
+    minibatch (the gathered rows and each layer's activations and gradients), the data.
+    An estimate, meant to refuse impossible requests, not to budget tight ones.
+    """
+    item = np.dtype(config.dtype).itemsize
+    width, hidden, batch, classes = input_size, config.hidden_size, config.batch_size, NUM_CLASSES
+    num_parameters = width * hidden + hidden + hidden * classes + classes
+    copies = 4 + _OPTIMIZER_SLOTS.get(config.optimizer, 2)
+    rows = config.num_training + config.num_validation + config.num_test
+    return {
+        "hidden_size": num_parameters * item * copies,
+        "batch_size": (batch * width + 6 * batch * hidden + 4 * batch * classes) * item
+        + batch * 8,
+        "num_training": (rows * width * item + config.num_training * 8) if include_data else 0,
+    }
+
+
+def check_training_memory(
+    config: TrainConfig,
+    input_size: int,
+    *,
+    include_data: bool = True,
+    option_names: Mapping[str, str] | None = None,
+    available: int | None = None,
+) -> None:
+    """Refuse ``config`` with a :class:`ConfigError` if training it cannot fit in memory.
+
+    The message names the setting behind the largest part of :func:`training_memory`:
+    ``hidden_size=100000000`` or, with ``option_names`` (``{"hidden_size":
+    "--hidden-size", ...}``), the command-line option ``--hidden-size 100000000``.
+    ``available`` overrides the measured free memory (bytes).
+    """
+    parts = training_memory(config, input_size, include_data=include_data)
+    driver = max(parts, key=lambda name: parts[name])
+    value = getattr(config, driver)
+    label = (
+        f"{option_names[driver]} {value}" if option_names and driver in option_names
+        else f"{driver}={value}"
+    )
+    breakdown = (
+        f"the net {format_bytes(parts['hidden_size'])}, a minibatch "
+        f"{format_bytes(parts['batch_size'])}"
+        + (f", the data {format_bytes(parts['num_training'])}" if include_data else "")
+    )
+    total, free = sum(parts.values()), available_memory() if available is None else available
+    if free is not None and total > free:
+        raise ConfigError(
+            f"{label} needs about {format_bytes(total)} of memory to train ({breakdown}), "
+            f"but only {format_bytes(free)} are available"
+        )
+
+
 def evaluate_model(model: Sequential, split: DataSplit) -> Accuracies:
     """Accuracy of ``model`` on the train, validation and test rows of ``split``."""
     forward = model.forward
@@ -219,11 +299,13 @@ def run_training(
 
     Raises
     ------
-    ConfigError : the data's dtype is not ``config.dtype``.
+    ConfigError : the data's dtype is not ``config.dtype``, or the net and a minibatch
+        would not fit in memory.
     TrainingInterrupted : on Ctrl-C (a ``KeyboardInterrupt``), with the state so far.
     minigrad.DivergenceError : the loss became NaN or inf.
     """
     _check_split_dtype(config, split)
+    check_training_memory(config, split.X_train.shape[1], include_data=False)
     init_seed, sampling_seed = np.random.SeedSequence(config.seed).spawn(2)
     weight_init = normal(config.std, np.random.default_rng(init_seed))
     model = build_model(config, split.X_train.shape[1], weight_init)

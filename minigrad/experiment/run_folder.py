@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import sys
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,19 +32,31 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.data.cifar10 import IMAGE_SHAPE
 from minigrad.evaluation import predict_labels
 from minigrad.experiment.config import ConfigError, TrainConfig
-from minigrad.experiment.job import Accuracies, build_model
+from minigrad.experiment.job import CIFAR10_ROW_WIDTH, Accuracies, build_model
 from minigrad.experiment.plots import (
     plot_accuracy_history,
     plot_first_layer_weights,
     plot_loss_history,
 )
 from minigrad.files.atomic import write_json_atomic, write_npz_atomic, write_text_atomic
+from minigrad.files.bounded_json import read_json_object
+from minigrad.files.bounded_read import UnreadableFileError, format_bytes, read_text_bounded
+from minigrad.files.checked_npz import ArraySpec, open_npz
+from minigrad.files.folder_lock import LOCK_FILE, FolderLock, lock_folder
+from minigrad.files.memory import available_memory
+from minigrad.files.output_paths import (
+    check_output_path,
+    make_folder,
+    make_unique_folder,
+    printable_path,
+)
 from minigrad.initializers import zeros
 from minigrad.sequential import Sequential
 from minigrad.training.history import History
-from minigrad.validation import check_real, count_non_finite
+from minigrad.validation import check_features, check_real, count_non_finite
 
 __all__ = [
     "ACCURACY_PNG",
@@ -64,13 +74,17 @@ __all__ = [
     "LoadedRun",
     "RunFolderError",
     "center_rows",
+    "check_raw_images",
     "check_run_folder_free",
+    "claim_new_run_folder",
+    "claim_run_folder",
     "history_csv",
     "history_from_csv",
     "load_run",
     "peak_rss_mb",
     "prepare_run_folder",
     "read_config",
+    "read_history",
     "read_metrics",
     "read_weights",
     "report_markdown",
@@ -92,11 +106,14 @@ ACCURACY_PNG = "accuracy.png"
 WEIGHTS_PNG = "weights.png"
 REPORT_FILE = "report.md"
 MEAN_IMAGE_KEY = "mean_image"
-_ZIP_MAGIC = b"PK\x03\x04"  # an .npz is a zip archive
 HISTORY_COLUMNS = ("iteration", "loss", "epoch", "train_acc", "val_acc")
 
 STATUS_COMPLETE = "complete"
 STATUS_INTERRUPTED = "interrupted"
+
+MAX_JSON_BYTES = 1 << 20  # config.json and metrics.json are a few hundred bytes
+MAX_HISTORY_BYTES = 1 << 30  # about 20 million iterations
+MAX_INPUT_WIDTH = 1 << 24  # features per row the mean image may declare
 
 PathLike = str | os.PathLike[str]
 
@@ -132,12 +149,17 @@ def history_csv(history: History) -> str:
 
 def history_from_csv(text: str) -> History:
     """Inverse of :func:`history_csv`."""
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # a NUL byte, a field beyond csv's size limit
+        raise RunFolderError(f"{HISTORY_FILE} is not a CSV file: {exc}") from None
     if not rows or tuple(rows[0]) != HISTORY_COLUMNS:
         raise RunFolderError(f"{HISTORY_FILE}: the header must be {','.join(HISTORY_COLUMNS)}")
     history = History()
     for number, row in enumerate(rows[1:], start=2):
         try:
+            if len(row) != len(HISTORY_COLUMNS):
+                raise ValueError(f"{len(row)} cells, expected {len(HISTORY_COLUMNS)}")
             iteration, loss, epoch, train_acc, val_acc = row
             if int(iteration) != len(history.loss):
                 raise ValueError(f"iteration {iteration} out of order")
@@ -231,7 +253,7 @@ def report_markdown(
              ("status", "iterations", "epochs", "weights", "weights_iteration", "dtype", "seed")}
     measured = {key: value for key, value in timing.items() if value is not None}
     return "\n\n".join([
-        f"# {title}",
+        f"# {printable_path(title)}",  # a folder name may hold bytes that are not UTF-8
         "## Metrics (of the weights in weights.npz)",
         _table(("metric", "value"), {**accuracies, **about, **measured}),
         "## Training loss",
@@ -245,12 +267,41 @@ def report_markdown(
     ]) + "\n"
 
 
+def check_raw_images(raw: object, width: int, name: str = "images") -> np.ndarray:
+    """``raw`` as rows (N, width) after checking it can be centred and scored.
+
+    Parameters
+    ----------
+    raw : ndarray of shape (N, 32, 32, 3) (when ``width`` is 3072) or (N, width), real
+        numbers, finite, N >= 1.
+    width : features per row the net expects.
+    name : how the messages call it.
+
+    Raises
+    ------
+    TypeError : not an ndarray, or not real numbers (strings, objects, bools, complex).
+    ValueError : another shape, an empty batch, or NaN / inf values.
+    """
+    if not isinstance(raw, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(raw).__name__}")
+    if raw.dtype.kind not in "uif":
+        raise TypeError(f"{name} must hold real numbers (pixel values), got dtype {raw.dtype}")
+    as_images = width == CIFAR10_ROW_WIDTH and raw.shape[1:] == IMAGE_SHAPE
+    if not (as_images or (raw.ndim == 2 and raw.shape[1] == width)):
+        expected = f"(N, {width})"
+        if width == CIFAR10_ROW_WIDTH:
+            expected = f"(N, {', '.join(map(str, IMAGE_SHAPE))}) or {expected}"
+        raise ValueError(f"{name} must have shape {expected}, got {raw.shape}")
+    return check_features(raw.reshape(len(raw), width), width, name=name)
+
+
 def center_rows(raw: np.ndarray, mean_image: np.ndarray, dtype: Any) -> np.ndarray:
     """Preprocess raw images for the net: flatten and subtract the training mean image.
 
     Parameters
     ----------
-    raw : ndarray of shape (N, 32, 32, 3) or (N, 3072), raw pixel values (e.g. uint8).
+    raw : ndarray of shape (N, 32, 32, 3) or (N, 3072), raw pixel values (e.g. uint8),
+        finite, N >= 1 (checked by :func:`check_raw_images`).
     mean_image : ndarray of shape (3072,), float64, from weights.npz.
     dtype : the run's dtype.
 
@@ -259,11 +310,7 @@ def center_rows(raw: np.ndarray, mean_image: np.ndarray, dtype: Any) -> np.ndarr
     ndarray of shape (N, 3072) in ``dtype``: the subtraction is done in float64 and
     rounded once, exactly as ``minigrad.data.get_cifar10_data`` prepares the rows it trains on.
     """
-    flat = np.asarray(raw).reshape(len(raw), -1)
-    if flat.shape[1] != mean_image.shape[0]:
-        raise ValueError(
-            f"images have {flat.shape[1]} values each, the mean image {mean_image.shape[0]}"
-        )
+    flat = check_raw_images(raw, mean_image.shape[0])
     out = np.empty(flat.shape, dtype=dtype)
     np.subtract(flat, mean_image, out=out)
     return out
@@ -272,14 +319,24 @@ def center_rows(raw: np.ndarray, mean_image: np.ndarray, dtype: Any) -> np.ndarr
 # ---------------------------------------------------------------- writing
 
 
+def _entries_besides_lock(folder: Path) -> list[str]:
+    return [entry.name for entry in folder.iterdir() if entry.name != LOCK_FILE]
+
+
 def check_run_folder_free(run_dir: PathLike) -> Path:
-    """Raise unless ``run_dir`` is absent or an empty folder (never overwrite a run)."""
-    folder = Path(run_dir)
-    if folder.exists() and not folder.is_dir():
-        raise RunFolderError(f"run folder {folder} exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()):
+    """Raise unless ``run_dir`` is absent or an empty folder (never overwrite a run).
+
+    The path must also be usable (see ``minigrad.files.output_paths.check_output_path``);
+    a lock file left by a killed run does not count as content.
+    """
+    try:
+        folder = check_output_path(run_dir, "run folder")
+    except ValueError as err:
+        raise RunFolderError(str(err)) from None
+    if folder.is_dir() and _entries_besides_lock(folder):
         raise RunFolderError(
-            f"run folder {folder} is not empty; choose a new --out to keep the old run"
+            f"run folder {printable_path(folder)} is not empty; choose a new --out to keep "
+            "the old run"
         )
     return folder
 
@@ -287,8 +344,43 @@ def check_run_folder_free(run_dir: PathLike) -> Path:
 def prepare_run_folder(run_dir: PathLike) -> Path:
     """Create ``run_dir`` (and its parents) after :func:`check_run_folder_free`."""
     folder = check_run_folder_free(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    try:
+        return make_folder(folder, "run folder")
+    except ValueError as err:
+        raise RunFolderError(str(err)) from None
+
+
+def claim_run_folder(run_dir: PathLike) -> FolderLock:
+    """Create ``run_dir`` if needed and lock it for this process; it must hold nothing.
+
+    Returns
+    -------
+    The held lock (``lock.folder`` is the folder): release it when the run is written.
+    Re-entrant within a process, so a caller may claim the folder early (before loading
+    data) and :func:`~minigrad.experiment.training_run.train_into_folder` claim it again.
+
+    Raises
+    ------
+    RunFolderError : the path is unusable, or the folder holds files.
+    minigrad.files.folder_lock.FolderInUseError : another process is writing into it.
+    """
+    folder = prepare_run_folder(run_dir)
+    lock = lock_folder(folder)
+    try:
+        check_run_folder_free(folder)  # again, now that no other process can write
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def claim_new_run_folder(parent: PathLike, stem: str) -> FolderLock:
+    """Create ``parent/stem`` (``stem-2``, ``stem-3`` ... if taken) exclusively and lock it."""
+    try:
+        folder = make_unique_folder(parent, stem)
+    except ValueError as err:
+        raise RunFolderError(str(err)) from None
+    return lock_folder(folder)
 
 
 def write_config(run_dir: PathLike, config: TrainConfig) -> Path:
@@ -347,11 +439,11 @@ def _existing_file(run_dir: PathLike, name: str, missing_hint: str = "") -> Path
     return path
 
 
-def _read_json(path: Path) -> Any:
+def _read_json_object(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunFolderError(f"{path} is not valid JSON: {exc}") from None
+        return read_json_object(path, max_bytes=MAX_JSON_BYTES)
+    except UnreadableFileError as err:
+        raise RunFolderError(str(err)) from None
 
 
 def run_finished(run_dir: PathLike) -> bool:
@@ -363,7 +455,7 @@ def read_config(run_dir: PathLike) -> TrainConfig:
     """The TrainConfig of a run folder."""
     path = _existing_file(run_dir, CONFIG_FILE)
     try:
-        return TrainConfig.from_dict(_read_json(path))
+        return TrainConfig.from_dict(_read_json_object(path))
     except (ConfigError, TypeError) as exc:
         raise RunFolderError(f"{path}: {exc}") from None
 
@@ -373,33 +465,107 @@ def read_metrics(run_dir: PathLike) -> dict[str, Any]:
     path = _existing_file(
         run_dir, METRICS_FILE, " (the run has not finished: still running, or killed)"
     )
-    metrics = _read_json(path)
-    if not isinstance(metrics, dict):
-        raise RunFolderError(f"{path} must hold a JSON object")
-    return metrics
+    return _read_json_object(path)
+
+
+def read_history(run_dir: PathLike) -> History:
+    """history.csv of a run folder."""
+    path = _existing_file(run_dir, HISTORY_FILE)
+    try:
+        text = read_text_bounded(path, MAX_HISTORY_BYTES)
+    except UnreadableFileError as err:
+        raise RunFolderError(str(err)) from None
+    return history_from_csv(text)
+
+
+def _check_mean_image_spec(path: Path, spec: ArraySpec | None) -> int:
+    """The input width D a mean image header declares, if it is (D,) float64."""
+    if spec is None:
+        raise RunFolderError(f"{path} has no {MEAN_IMAGE_KEY!r} array")
+    if len(spec.shape) != 1 or spec.dtype.kind != "f" or not 1 <= spec.shape[0] <= MAX_INPUT_WIDTH:
+        raise RunFolderError(
+            f"{path}: {MEAN_IMAGE_KEY!r} must be a 1-D float array of at most "
+            f"{MAX_INPUT_WIDTH} values, got {spec.describe()}"
+        )
+    return spec.shape[0]
+
+
+def _check_weight_specs(
+    path: Path, specs: Mapping[str, ArraySpec], expected: Mapping[str, np.ndarray]
+) -> None:
+    """Each parameter's header against the net's array, before any data is read."""
+    problem = None
+    for name, target in expected.items():
+        spec = specs.get(name)
+        if spec is None:
+            problem = f"the state has no {name!r} (a state from another architecture?)"
+        elif spec.shape != target.shape:
+            problem = f"state {name!r} has shape {spec.shape} but this model's is {target.shape}"
+        elif spec.dtype != target.dtype:
+            problem = f"state {name!r} is {spec.dtype} but this model's is {target.dtype}"
+        if problem is not None:
+            raise RunFolderError(f"{path} does not fit the net of {CONFIG_FILE}: {problem}")
+
+
+def _architecture_names(config: TrainConfig) -> set[str]:
+    """The state names of ``config``'s net (they do not depend on its sizes)."""
+    tiny = build_model(config.replace(hidden_size=1), 1, weight_init=zeros)
+    return {*tiny.params, *tiny.buffers}
+
+
+def _check_net_memory(config: TrainConfig, width: int, path: Path) -> None:
+    item = np.dtype(config.dtype).itemsize
+    needed = 2 * item * (width * config.hidden_size + config.hidden_size * 11 + 10)
+    free = available_memory()
+    if free is not None and needed > free:  # the net and the arrays read into it
+        raise RunFolderError(
+            f"{path.parent / CONFIG_FILE}: hidden_size={config.hidden_size} needs about "
+            f"{format_bytes(needed)} of memory to load, but only {format_bytes(free)} "
+            "are available"
+        )
+
+
+def _pop_mean_image(path: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    mean_image = arrays.pop(MEAN_IMAGE_KEY)
+    if count_non_finite(mean_image):
+        raise RunFolderError(f"{path}: {MEAN_IMAGE_KEY!r} holds NaN or inf values")
+    return mean_image
 
 
 def read_weights(run_dir: PathLike) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The parameters by name and the mean image from weights.npz (no pickle)."""
+    """The parameters by name and the mean image from weights.npz (no pickle).
+
+    Every member's header is checked before any data is read (plain numeric arrays,
+    sizes that match); :func:`load_run` also checks the names and shapes against the net.
+    """
     path = _existing_file(run_dir, WEIGHTS_FILE)
-    with open(path, "rb") as file:
-        # np.load would try anything that is not a zip file as a pickle.
-        if file.read(4) != _ZIP_MAGIC:
-            raise RunFolderError(f"{path} is corrupt or not an .npz file: no zip header")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        raise RunFolderError(f"{path} is corrupt or not an .npz file: {exc}") from None
-    mean_image = arrays.pop(MEAN_IMAGE_KEY, None)
-    if mean_image is None:
-        raise RunFolderError(f"{path} has no {MEAN_IMAGE_KEY!r} array")
-    if mean_image.ndim != 1 or mean_image.dtype.kind != "f" or count_non_finite(mean_image):
-        raise RunFolderError(
-            f"{path}: {MEAN_IMAGE_KEY!r} must be a finite 1-D float array, "
-            f"got {mean_image.dtype} of shape {mean_image.shape}"
-        )
-    return arrays, mean_image
+        with open_npz(path, max_members=64) as npz:
+            _check_mean_image_spec(path, npz.specs.get(MEAN_IMAGE_KEY))
+            arrays = npz.read_all()
+    except UnreadableFileError as err:
+        raise RunFolderError(str(err)) from None
+    return arrays, _pop_mean_image(path, arrays)
+
+
+def _load_weights(path: Path, config: TrainConfig) -> tuple[Sequential, np.ndarray]:
+    """The net of ``config`` holding weights.npz's arrays; names and headers checked first."""
+    names = {*_architecture_names(config), MEAN_IMAGE_KEY}
+    try:
+        with open_npz(path, names=names, max_members=64) as npz:
+            width = _check_mean_image_spec(path, npz.specs.get(MEAN_IMAGE_KEY))
+            _check_net_memory(config, width, path)
+            model = build_model(config, width, weight_init=zeros)
+            _check_weight_specs(path, npz.specs, {**model.params, **model.buffers})
+            arrays = npz.read_all()
+    except UnreadableFileError as err:
+        raise RunFolderError(str(err)) from None
+    mean_image = _pop_mean_image(path, arrays)
+    try:
+        model.load_state_dict(arrays)  # names, shapes, dtypes and finiteness checked first
+    except ValueError as err:
+        raise RunFolderError(f"{path} does not fit the net of {CONFIG_FILE}: {err}") from None
+    return model, mean_image
 
 
 @dataclass(frozen=True)
@@ -422,11 +588,20 @@ class LoadedRun:
     mean_image: np.ndarray
 
     def preprocess(self, raw: np.ndarray) -> np.ndarray:
-        """Raw images (N, 32, 32, 3) or rows (N, 3072) -> the net's input rows (N, 3072)."""
+        """Raw images (N, 32, 32, 3) or rows (N, 3072) -> the net's input rows (N, 3072).
+
+        Raises
+        ------
+        TypeError, ValueError : see :func:`check_raw_images` (not real numbers, another
+            shape, an empty batch, NaN or inf).
+        """
         return center_rows(raw, self.mean_image, self.config.dtype)
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
-        """Predicted class (N,) of raw images (N, 32, 32, 3) or rows (N, 3072)."""
+        """Predicted class (N,) of raw images (N, 32, 32, 3) or rows (N, 3072).
+
+        The images are checked first (:func:`check_raw_images`): a NaN image has no class.
+        """
         return predict_labels(self.model.forward, self.preprocess(raw))
 
 
@@ -441,14 +616,7 @@ def load_run(run_dir: PathLike) -> LoadedRun:
     folder = Path(run_dir)
     config = read_config(folder)
     metrics = read_metrics(folder)
-    arrays, mean_image = read_weights(folder)
-    model = build_model(config, mean_image.shape[0], weight_init=zeros)
-    try:
-        model.load_state_dict(arrays)  # names, shapes, dtypes and finiteness checked first
-    except ValueError as err:
-        raise RunFolderError(
-            f"{folder / WEIGHTS_FILE} does not fit the net of {CONFIG_FILE}: {err}"
-        ) from None
+    model, mean_image = _load_weights(_existing_file(folder, WEIGHTS_FILE), config)
     try:
         for key in ("val_acc", "test_acc", "train_acc"):
             check_real(metrics.get(key), key, low=0.0, high=1.0)

@@ -22,37 +22,71 @@ from pathlib import Path
 
 from minigrad.data import Cifar10Split
 from minigrad.experiment.config import TrainConfig
-from minigrad.experiment.job import Accuracies, TrainingInterrupted, evaluate_model, run_training
+from minigrad.experiment.job import (
+    Accuracies,
+    TrainingInterrupted,
+    check_training_memory,
+    evaluate_model,
+    run_training,
+)
 from minigrad.experiment.progress import ProgressBar
 from minigrad.experiment.run_folder import (
     STATUS_COMPLETE,
     STATUS_INTERRUPTED,
-    prepare_run_folder,
+    claim_new_run_folder,
+    claim_run_folder,
     run_metrics,
     timing_record,
     write_config,
     write_results,
     write_weights,
 )
+from minigrad.files.folder_lock import FolderLock
+from minigrad.files.output_paths import printable_path
 from minigrad.training.callbacks import Callback
 from minigrad.training.keep_best import KeepBest
 
-__all__ = ["DEFAULT_RUNS_FOLDER", "RunOutcome", "default_run_dir", "train_into_folder"]
+__all__ = [
+    "DEFAULT_RUNS_FOLDER",
+    "RunOutcome",
+    "claim_default_run_dir",
+    "default_run_dir",
+    "default_run_stem",
+    "train_into_folder",
+]
 
 DEFAULT_RUNS_FOLDER = Path("runs")
 
 
-def default_run_dir(name: str, seed: int, parent: Path = DEFAULT_RUNS_FOLDER) -> Path:
-    """``runs/<YYYYmmdd-HHMMSS>-<name>-seed<k>``, with ``-2``, ``-3``... if taken.
+def default_run_stem(name: str, seed: int) -> str:
+    """``<YYYYmmdd-HHMMSS>-<name>-seed<k>``: ``name`` is the preset or the kind of job."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-seed{seed}"
 
-    ``name`` is the preset (``"best"``) or the kind of job (``"tune"``).
+
+def default_run_dir(name: str, seed: int, parent: Path = DEFAULT_RUNS_FOLDER) -> Path:
+    """``runs/<YYYYmmdd-HHMMSS>-<name>-seed<k>``, with ``-2``, ``-3``... if taken now.
+
+    Only a suggestion: another process may take the name before it is created. To get
+    a folder of one's own, use :func:`claim_default_run_dir`.
     """
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-seed{seed}"
+    stem = default_run_stem(name, seed)
     candidate, number = parent / stem, 1
     while candidate.exists():
         number += 1
         candidate = parent / f"{stem}-{number}"
     return candidate
+
+
+def claim_default_run_dir(
+    name: str, seed: int, parent: Path = DEFAULT_RUNS_FOLDER
+) -> FolderLock:
+    """Create and lock ``runs/<YYYYmmdd-HHMMSS>-<name>-seed<k>`` (``-2``, ``-3`` ... if taken).
+
+    The folder is made with an exclusive ``mkdir``, so two processes started in the same
+    second get two folders. Release the returned lock (``lock.folder`` is the folder) when
+    done; :func:`train_into_folder` may be given ``lock.folder`` and claims it again.
+    """
+    return claim_new_run_folder(parent, default_run_stem(name, seed))
 
 
 @dataclass(frozen=True)
@@ -91,7 +125,7 @@ class RunOutcome:
                 f"test accuracy: {measured.test:.4f}\n"
                 f"training accuracy: {measured.train:.4f}\n"
                 f"wall time: {self.seconds:.1f} s ({self.iterations} iterations)\n"
-                f"run folder: {self.run_dir}"
+                f"run folder: {printable_path(self.run_dir)}"
             )
         saved = (
             "the weights with the best validation accuracy so far"
@@ -101,7 +135,7 @@ class RunOutcome:
         return (
             f"interrupted after {self.iterations} iterations; saved {saved}: "
             f"validation accuracy {measured.val:.4f}, test accuracy {measured.test:.4f}\n"
-            f"run folder: {self.run_dir}"
+            f"run folder: {printable_path(self.run_dir)}"
         )
 
 
@@ -153,7 +187,9 @@ def train_into_folder(
     config : the settings.
     split : CIFAR-10 rows (N, 3072) in ``config.dtype``, with the mean image (3072,) that
         was subtracted from them (weights.npz keeps it, so new images can be centred).
-    run_dir : the run folder (created; must not hold files).
+    run_dir : the run folder (created if needed; must not hold files). It is locked while
+        the run writes it: another process gets ``FolderInUseError``. This process may
+        already hold it (e.g. from :func:`claim_default_run_dir`).
     callbacks : extra training callbacks (e.g. early stopping; tests inject a Ctrl-C).
     progress : show a progress bar on stderr (None: only on a terminal).
 
@@ -165,13 +201,27 @@ def train_into_folder(
     Raises
     ------
     ValueError : ``split`` has no mean image.
-    RunFolderError : ``run_dir`` exists and is not an empty folder.
+    ConfigError : the net and a minibatch would not fit in memory (nothing is written).
+    RunFolderError : ``run_dir`` exists and is not an empty folder, or cannot be created.
+    minigrad.files.folder_lock.FolderInUseError : another process is writing into it.
     DivergenceError : the loss became NaN or inf.
     """
     if split.mean_image is None:
         raise ValueError("the split must carry its mean image (load it with subtract_mean=True)")
+    check_training_memory(config, split.X_train.shape[1], include_data=False)
+    with claim_run_folder(run_dir):  # no other process writes here until the run is saved
+        return _train_and_save(config, split, Path(run_dir), callbacks, progress)
+
+
+def _train_and_save(
+    config: TrainConfig,
+    split: Cifar10Split,
+    run_dir: Path,
+    callbacks: Iterable[Callback],
+    progress: bool | None,
+) -> RunOutcome:
     mean_image = split.mean_image
-    prepare_run_folder(run_dir)
+    assert mean_image is not None  # checked by train_into_folder
     write_config(run_dir, config)
 
     def save_best(keeper: KeepBest) -> None:

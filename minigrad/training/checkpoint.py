@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +28,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from minigrad.files.atomic import write_bytes_atomic, write_json_atomic
+from minigrad.files.bounded_json import read_json
+from minigrad.files.bounded_read import UnreadableFileError, read_bytes_bounded
+from minigrad.files.checked_npz import MAX_HEADER_BYTES, ArraySpec, read_npz
+from minigrad.files.folder_lock import FolderLock, lock_folder
+from minigrad.files.memory import InsufficientMemoryError, check_memory
 from minigrad.training.callbacks import Callback, TrainingRun
-from minigrad.validation import check_positive_int
+from minigrad.validation import check_positive_int, describe
 
 if TYPE_CHECKING:
     from minigrad.training.trainer import Trainer
@@ -52,6 +55,8 @@ CHECKPOINT_FORMAT = "minigrad-checkpoint"
 CHECKPOINT_VERSION = 1
 _ARRAY_MARK = "__array__"  # a JSON leaf {"__array__": "<key>"} stands for an npz entry
 _DIGEST_CHARS = 16
+MAX_JSON_BYTES = 64 << 20  # the scalars and the index; the arrays are in the npz
+_MEMBER_OVERHEAD = 2 * 1024 + MAX_HEADER_BYTES  # zip headers + the .npy header, per array
 
 
 class CheckpointError(ValueError):
@@ -173,8 +178,18 @@ def save_checkpoint(
     Returns
     -------
     The json file's path.
+
+    Raises
+    ------
+    minigrad.files.folder_lock.FolderInUseError
+        Another process is writing into the folder.
     """
     json_path = checkpoint_json_path(path)
+    with lock_folder(json_path.parent):  # one writer per checkpoint folder
+        return _save(json_path, trainer, config)
+
+
+def _save(json_path: Path, trainer: TrainingRun, config: Mapping[str, Any] | None) -> Path:
     stem = json_path.stem
     tree, arrays = split_arrays(trainer.state_dict())
     data = _npz_bytes(arrays)
@@ -207,15 +222,15 @@ def _read_json(json_path: Path) -> dict[str, Any]:
     if not json_path.is_file():
         raise CheckpointError(f"no checkpoint at {json_path.with_suffix('')}: no {json_path}")
     try:
-        meta = json.loads(json_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"corrupt checkpoint: {json_path} is not JSON ({err})") from None
+        meta = read_json(json_path, max_bytes=MAX_JSON_BYTES)
+    except UnreadableFileError as err:
+        raise CheckpointError(f"corrupt checkpoint: {err}") from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{json_path} is not a minigrad checkpoint (no format marker)")
     if meta.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(
-            f"{json_path} is checkpoint version {meta.get('version')!r}; this minigrad reads "
-            f"version {CHECKPOINT_VERSION}"
+            f"{json_path} is checkpoint version {describe(meta.get('version'))}; this minigrad "
+            f"reads version {CHECKPOINT_VERSION}"
         )
     for field in ("npz", "npz_sha256", "arrays", "state"):
         if field not in meta:
@@ -223,29 +238,62 @@ def _read_json(json_path: Path) -> dict[str, Any]:
     return meta
 
 
+def _index_specs(json_path: Path, index: Any) -> dict[str, ArraySpec]:
+    """The json's array index as specs: names, shapes and plain numeric dtypes."""
+    if not isinstance(index, dict):
+        raise CheckpointError(f"corrupt checkpoint: the array index in {json_path} is not a map")
+    specs = {}
+    for key, entry in index.items():
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        dtype = entry.get("dtype") if isinstance(entry, dict) else None
+        try:
+            if not (isinstance(shape, list) and all(type(n) is int and n >= 0 for n in shape)):
+                raise ValueError("bad shape")
+            if not isinstance(dtype, str):
+                raise ValueError("bad dtype")
+            spec = ArraySpec(tuple(shape), np.dtype(dtype))
+        except (TypeError, ValueError, SyntaxError):
+            raise CheckpointError(
+                f"corrupt checkpoint: {json_path} lists array {key[:60]!r} as "
+                f"{describe(entry)}, not a shape and a dtype"
+            ) from None
+        if spec.dtype.hasobject or spec.dtype.kind not in "biufc" or spec.dtype.subdtype:
+            raise CheckpointError(
+                f"corrupt checkpoint: {json_path} lists array {key[:60]!r} with dtype "
+                f"{dtype[:40]!r}; only plain numbers are stored"
+            )
+        specs[key] = spec
+    return specs
+
+
 def _read_npz(json_path: Path, meta: Mapping[str, Any]) -> dict[str, np.ndarray]:
     name = meta["npz"]
     if not isinstance(name, str) or Path(name).name != name:
-        raise CheckpointError(f"corrupt checkpoint: {json_path} names the npz {name!r}")
+        raise CheckpointError(f"corrupt checkpoint: {json_path} names the npz {describe(name)}")
     npz_path = json_path.with_name(name)
     if not npz_path.is_file():
         raise CheckpointError(f"incomplete checkpoint: no {npz_path} (named by {json_path})")
-    data = npz_path.read_bytes()
+    specs = _index_specs(json_path, meta["arrays"])
+    total = sum(spec.nbytes for spec in specs.values())
+    try:
+        # The bytes and then the arrays made of them: both must fit.
+        check_memory(2 * total, f"loading checkpoint {json_path}")
+        # A stored npz is its arrays plus small headers; anything larger is not this one.
+        data = read_bytes_bounded(npz_path, total + _MEMBER_OVERHEAD * (len(specs) + 1))
+    except (InsufficientMemoryError, UnreadableFileError) as err:
+        raise CheckpointError(f"corrupt checkpoint: {err}") from None
     if hashlib.sha256(data).hexdigest() != meta["npz_sha256"]:
         raise CheckpointError(
             f"corrupt checkpoint: {npz_path} does not match the SHA-256 in {json_path} "
             "(truncated or altered)"
         )
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise CheckpointError(f"corrupt checkpoint: cannot read {npz_path} ({err})") from None
-    if _array_index(arrays) != meta["arrays"]:
+        return read_npz(data, specs, label=os.fspath(npz_path))
+    except UnreadableFileError as err:
         raise CheckpointError(
-            f"corrupt checkpoint: {npz_path} does not hold the arrays {json_path} lists"
-        )
-    return arrays
+            f"corrupt checkpoint: {npz_path} does not hold the arrays {json_path} lists "
+            f"({err})"
+        ) from None
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Any]:
@@ -295,6 +343,9 @@ def load_checkpoint(path: str | os.PathLike[str], trainer: Trainer) -> Any:
 class PeriodicCheckpoint(Callback):
     """Save a checkpoint every ``every`` iterations (a run killed later resumes from it).
 
+    The checkpoint's folder is locked from the start of ``fit`` to its end, so two
+    processes never write the same checkpoints.
+
     Parameters
     ----------
     path : checkpoint path, as for :func:`save_checkpoint`; rewritten each time.
@@ -308,10 +359,21 @@ class PeriodicCheckpoint(Callback):
         self.path = path
         self.every = check_positive_int(every, "every")
         self.config = config
+        self._lock: FolderLock | None = None
+
+    def on_train_begin(self, trainer: TrainingRun) -> None:
+        # Held for the whole fit, so a second process saving here fails at its start.
+        if self._lock is None or not self._lock.held:
+            self._lock = lock_folder(checkpoint_json_path(self.path).parent)
 
     def on_iteration_end(self, trainer: TrainingRun, iteration: int, loss: float) -> None:
         if (iteration + 1) % self.every == 0:
             save_checkpoint(self.path, trainer, self.config)
+
+    def on_train_end(self, trainer: TrainingRun) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __repr__(self) -> str:
         return f"PeriodicCheckpoint({os.fspath(self.path)!r}, every={self.every})"

@@ -18,8 +18,16 @@ from pathlib import Path
 from typing import IO
 
 from minigrad.files.atomic import write_text_atomic
+from minigrad.files.bounded_read import UnreadableFileError, read_text_bounded
+from minigrad.optim import OPTIMIZERS
 from minigrad.tune.space import Trial, TuneError
-from minigrad.validation import check_choice
+from minigrad.validation import (
+    check_choice,
+    check_int,
+    check_positive_int,
+    check_real,
+    describe,
+)
 
 __all__ = [
     "COLUMNS",
@@ -32,6 +40,7 @@ __all__ = [
     "leaderboard",
     "ranked",
     "read_results",
+    "read_results_text",
     "result_row",
 ]
 
@@ -39,6 +48,7 @@ STATUS_OK = "ok"
 STATUS_DIVERGED = "diverged"
 STATUS_FAILED = "failed"
 STATUSES = (STATUS_OK, STATUS_DIVERGED, STATUS_FAILED)
+MAX_RESULTS_BYTES = 256 << 20  # a million trials of ~200 bytes
 
 TRIAL_COLUMNS = (
     "trial_id", "optimizer", "learning_rate", "reg", "lr_decay", "batch_size", "num_iters",
@@ -99,33 +109,46 @@ def result_row(result: TrialResult) -> list[str]:
     return [_cell(values[name]) for name in COLUMNS]
 
 
-def _optional(kind: type, text: str) -> object:
-    return None if text == "" else kind(text)
+def _int(row: Mapping[str, str], name: str, low: int = 0) -> int:
+    return check_int(int(row[name]), name, low=low)
+
+
+def _real(row: Mapping[str, str], name: str, **bounds: float | bool) -> float:
+    return check_real(float(row[name]), name, **bounds)  # type: ignore[arg-type]
+
+
+def _accuracy(row: Mapping[str, str], name: str) -> float | None:
+    """An accuracy cell: empty, or a fraction in [0, 1] (NaN would break the ranking)."""
+    return None if row[name] == "" else _real(row, name, low=0.0, high=1.0)
 
 
 def _result_from_row(row: Mapping[str, str]) -> TrialResult:
-    num_epochs = _optional(int, row["num_epochs"])
+    """One row as a TrialResult; ValueError / TypeError naming the first bad cell."""
     trial = Trial(
-        trial_id=int(row["trial_id"]),
-        optimizer=row["optimizer"],
-        learning_rate=float(row["learning_rate"]),
-        reg=float(row["reg"]),
-        lr_decay=float(row["lr_decay"]),
-        batch_size=int(row["batch_size"]),
-        num_iters=int(row["num_iters"]),
-        num_epochs=num_epochs,  # type: ignore[arg-type]
-        seed=int(row["seed"]),
+        trial_id=_int(row, "trial_id"),
+        optimizer=check_choice(row["optimizer"], "optimizer", OPTIMIZERS),
+        learning_rate=_real(row, "learning_rate", low=0.0, low_open=True),
+        reg=_real(row, "reg", low=0.0),
+        lr_decay=_real(row, "lr_decay", low=0.0, low_open=True, high=1.0),
+        batch_size=_int(row, "batch_size", low=1),
+        num_iters=_int(row, "num_iters", low=1),
+        num_epochs=None if row["num_epochs"] == "" else _int(row, "num_epochs", low=1),
+        seed=_int(row, "seed"),
     )
     return TrialResult(
         trial=trial,
         status=check_choice(row["status"], "status", STATUSES),
-        val_acc=_optional(float, row["val_acc"]),  # type: ignore[arg-type]
-        best_val_acc=_optional(float, row["best_val_acc"]),  # type: ignore[arg-type]
-        train_acc=_optional(float, row["train_acc"]),  # type: ignore[arg-type]
-        iterations=int(row["iterations"]),
-        seconds=float(row["seconds"]),
-        iters_to_target=_optional(int, row["iters_to_target"]),  # type: ignore[arg-type]
-        seconds_to_target=_optional(float, row["seconds_to_target"]),  # type: ignore[arg-type]
+        val_acc=_accuracy(row, "val_acc"),
+        best_val_acc=_accuracy(row, "best_val_acc"),
+        train_acc=_accuracy(row, "train_acc"),
+        iterations=_int(row, "iterations"),
+        seconds=_real(row, "seconds", low=0.0),
+        iters_to_target=(
+            None if row["iters_to_target"] == "" else _int(row, "iters_to_target")
+        ),
+        seconds_to_target=(
+            None if row["seconds_to_target"] == "" else _real(row, "seconds_to_target", low=0.0)
+        ),
         message=row["message"],
     )
 
@@ -133,17 +156,26 @@ def _result_from_row(row: Mapping[str, str]) -> TrialResult:
 def parse_results(text: str, source: str) -> list[TrialResult]:
     """The results in CSV ``text`` (complete lines only); ``TuneError`` naming a bad line."""
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as err:
+        raise TuneError(f"{source} is not a CSV file: {err}") from None
     if header is None or tuple(header) != COLUMNS:
-        raise TuneError(f"{source} is not a results file of this minigrad: its header is {header}")
+        shown = describe(header)
+        raise TuneError(f"{source} is not a results file of this minigrad: its header is {shown}")
     results: list[TrialResult] = []
     seen: set[int] = set()
-    for line, cells in enumerate(reader, start=2):
+    line = 1
+    while True:
+        line += 1
         try:
+            cells = next(reader, None)
+            if cells is None:
+                break
             if len(cells) != len(COLUMNS):
                 raise ValueError(f"{len(cells)} cells, expected {len(COLUMNS)}")
             result = _result_from_row(dict(zip(COLUMNS, cells, strict=True)))
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, csv.Error) as err:
             raise TuneError(f"{source}, line {line}: {err}") from None
         if result.trial.trial_id in seen:
             raise TuneError(f"{source}, line {line}: trial {result.trial.trial_id} appears twice")
@@ -152,9 +184,17 @@ def parse_results(text: str, source: str) -> list[TrialResult]:
     return results
 
 
+def read_results_text(path: str | os.PathLike[str]) -> str:
+    """The text of results file ``path``; ``TuneError`` if too large or not UTF-8."""
+    try:
+        return read_text_bounded(path, MAX_RESULTS_BYTES)
+    except UnreadableFileError as err:
+        raise TuneError(str(err)) from None
+
+
 def read_results(path: str | os.PathLike[str]) -> list[TrialResult]:
     """The finished trials in results file ``path`` (a torn last line is ignored)."""
-    text = Path(path).read_text(encoding="utf-8")
+    text = read_results_text(path)
     return parse_results(text[: text.rfind("\n") + 1], os.fspath(path))
 
 
@@ -193,7 +233,7 @@ class TrialLog:
         else:
             if not target.is_file():
                 raise TuneError(f"nothing to resume: {target} does not exist")
-            text = target.read_text(encoding="utf-8")
+            text = read_results_text(target)
             complete = text[: text.rfind("\n") + 1]
             previous = parse_results(complete, os.fspath(target))
             if complete != text:  # a torn last row from a kill mid-append: drop it
@@ -233,7 +273,11 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def leaderboard(results: Iterable[TrialResult], top: int = 10) -> str:
-    """A plain-text table of the ``top`` trials by validation accuracy, plus counts."""
+    """A plain-text table of the ``top`` (>= 1) trials by validation accuracy, plus counts."""
+    try:
+        top = check_positive_int(top, "top")
+    except (TypeError, ValueError) as err:
+        raise TuneError(str(err)) from None
     results = list(results)
     lines = [
         f"{'rank':>4} {'trial':>5} {'optimizer':<9} {'lr':>9} {'reg':>9} {'decay':>6} "

@@ -16,10 +16,9 @@ only the trials that are not in ``trials.csv`` yet.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +28,13 @@ from tqdm import tqdm
 
 from minigrad.experiment.job import DataSplit
 from minigrad.files.atomic import write_json_atomic, write_text_atomic
+from minigrad.files.bounded_json import read_json_object
+from minigrad.files.bounded_read import UnreadableFileError
+from minigrad.files.folder_lock import FolderLock, lock_folder
+from minigrad.files.output_paths import make_folder
 from minigrad.tune.plot import plot_search
 from minigrad.tune.results import TrialLog, TrialResult, best_result, leaderboard, read_results
-from minigrad.tune.space import SearchSpace, TuneError, sample_trial, sample_trials
+from minigrad.tune.space import SearchSpace, Trial, TuneError, sample_trial, sample_trials
 from minigrad.tune.workers import TrialJob, run_job, worker_pool
 from minigrad.validation import check_int, check_positive_int, check_real
 
@@ -43,6 +46,7 @@ __all__ = [
     "SearchSettings",
     "check_new_search_folder",
     "check_same_search",
+    "claim_search_folder",
     "finished_trials",
     "read_settings",
     "run_search",
@@ -54,6 +58,8 @@ SEARCH_FILE = "search.json"
 RESULTS_FILE = "trials.csv"
 PLOT_FILE = "search.png"
 LEADERBOARD_FILE = "leaderboard.txt"
+MAX_TRIALS = 1_000_000  # each trial is a row and an object: keep a typo from eating memory
+MAX_SEARCH_FILE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,9 @@ class SearchSettings:
     def _checked_fields(self) -> dict[str, Any]:
         """The scalar settings checked and normalised (``TypeError`` / ``ValueError``)."""
         checked: dict[str, Any] = {
-            "num_trials": check_positive_int(self.num_trials, "num_trials"),
+            "num_trials": check_int(
+                check_positive_int(self.num_trials, "num_trials"), "num_trials", high=MAX_TRIALS
+            ),
             "seed": check_int(self.seed, "seed", low=0),
         }
         if self.patience is not None:
@@ -110,10 +118,15 @@ class SearchSettings:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SearchSettings:
-        """Inverse of :meth:`to_dict`."""
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchSettings:
+        """Inverse of :meth:`to_dict`; ``TuneError`` for anything but such a dict."""
+        if not isinstance(data, Mapping):
+            raise TuneError(f"search settings must be a mapping, got {type(data).__name__}")
         values = dict(data)
-        values["space"] = SearchSpace.from_dict(dict(values.get("space", {})))
+        space = values.get("space", {})
+        if not isinstance(space, Mapping):
+            raise TuneError(f"the search space must be a mapping, got {type(space).__name__}")
+        values["space"] = SearchSpace.from_dict(dict(space))
         unknown = sorted(set(values) - set(cls.__dataclass_fields__))
         if unknown:
             raise TuneError(f"unknown search setting(s) {unknown}")
@@ -134,15 +147,40 @@ def _read_search_file(folder: str | os.PathLike[str]) -> tuple[SearchSettings, d
     if not path.is_file():
         raise TuneError(f"{path} is missing: {folder} is not a search folder")
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        return SearchSettings.from_dict(saved["settings"]), dict(saved["data"])
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        saved = read_json_object(path, max_bytes=MAX_SEARCH_FILE_BYTES)
+    except UnreadableFileError as err:
+        raise TuneError(str(err)) from None
+    settings, sizes = saved.get("settings"), saved.get("data")
+    if not isinstance(sizes, dict) or not all(
+        type(sizes.get(key)) is int for key in ("num_training", "num_validation", "num_test")
+    ):
+        raise TuneError(f"{path} is corrupt: 'data' must give the three split sizes")
+    try:
+        return SearchSettings.from_dict(settings), dict(sizes)  # type: ignore[arg-type]
+    except TypeError as err:  # a value of the wrong kind that a check did not name
         raise TuneError(f"{path} is corrupt: {err}") from None
+    except TuneError as err:
+        raise TuneError(f"{path}: {err}") from None
 
 
 def read_settings(folder: str | os.PathLike[str]) -> SearchSettings:
     """The settings saved in a search folder's ``search.json``."""
     return _read_search_file(folder)[0]
+
+
+def claim_search_folder(folder: str | os.PathLike[str]) -> FolderLock:
+    """Create search folder ``folder`` if needed and lock it for this process (re-entrant).
+
+    Raises
+    ------
+    TuneError : the path cannot be used or created.
+    minigrad.files.folder_lock.FolderInUseError : another process is writing into it.
+    """
+    try:
+        target = make_folder(folder, "search folder")
+    except ValueError as err:
+        raise TuneError(str(err)) from None
+    return lock_folder(target)
 
 
 def check_new_search_folder(folder: str | os.PathLike[str]) -> None:
@@ -235,6 +273,7 @@ def run_search(
     ------
     TuneError : bad settings, a results file that exists without ``resume`` (or is
         missing with it), or a resume with different settings.
+    minigrad.files.folder_lock.FolderInUseError : another process is writing ``folder``.
     KeyboardInterrupt : on Ctrl-C; the finished trials are in the results file.
     """
     try:
@@ -262,7 +301,24 @@ def run_search(
         check_new_search_folder(target)
     num_train = sizes["num_training"]
     trials = sample_trials(settings.space, settings.seed, settings.num_trials, num_train)
-    target.mkdir(parents=True, exist_ok=True)
+    with claim_search_folder(target):
+        return _search(split, settings, target, trials, sizes, workers, resume, progress,
+                       on_result)
+
+
+def _search(
+    split: DataSplit,
+    settings: SearchSettings,
+    target: Path,
+    trials: Sequence[Trial],
+    sizes: dict[str, int],
+    workers: int,
+    resume: bool,
+    progress: bool | None,
+    on_result: Callable[[TrialResult], None] | None,
+) -> list[TrialResult]:
+    """The body of :func:`run_search`, with the folder held."""
+    num_train = sizes["num_training"]
     log, previous = TrialLog.open(target / RESULTS_FILE, resume)
     with log:
         _check_previous(previous, settings, num_train, log.path)
@@ -300,6 +356,7 @@ def write_summary(
     """Write ``search.png`` and ``leaderboard.txt`` into ``folder``; return the leaderboard."""
     target = Path(folder)
     board = leaderboard(results, top)
-    write_text_atomic(target / LEADERBOARD_FILE, board + "\n")
-    plot_search(results, target / PLOT_FILE)
+    with claim_search_folder(target):
+        write_text_atomic(target / LEADERBOARD_FILE, board + "\n")
+        plot_search(results, target / PLOT_FILE)
     return board
