@@ -23,11 +23,17 @@ from minigrad.data.locate import (
     CIFAR10_TRAIN_FILES,
     find_cifar10,
 )
-from minigrad.data.safe_pickle import CifarFormatError, UnsafePickleError, load_pickle_safely
-from minigrad.validation import check_positive_int
+from minigrad.data.safe_pickle import (
+    CifarFormatError,
+    UnsafePickleError,
+    load_pickle_safely,
+    pickled_uint8_array,
+)
+from minigrad.validation import check_positive_int, describe
 
 __all__ = [
     "IMAGE_SHAPE",
+    "MAX_ROWS_PER_BATCH",
     "NUM_CLASSES",
     "ROW_LENGTH",
     "CifarFormatError",
@@ -46,6 +52,9 @@ __all__ = [
 IMAGE_SHAPE = (32, 32, 3)  # height, width, channels: the layout we return
 ROW_LENGTH = 32 * 32 * 3  # values per image on disk (the meta's num_vis)
 NUM_CLASSES = 10
+MAX_ROWS_PER_BATCH = 10000  # the release's num_cases_per_batch; every size is bounded by it
+_MAX_LABEL_NAME_CHARS = 64
+_LABELS = frozenset(range(NUM_CLASSES))
 _LOADABLE_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -73,7 +82,7 @@ def _with_str_keys(obj: object, source: str) -> dict[str, object]:
     for key, value in obj.items():
         name = _text(key)
         if name is None:
-            raise CifarFormatError(f"{source}: dict key {key!r} is not a string")
+            raise CifarFormatError(f"{source}: dict key {describe(key)} is not a string")
         result[name] = value
     return result
 
@@ -82,15 +91,29 @@ def _require_keys(entries: Mapping[str, object], keys: tuple[str, ...], source: 
     missing = [key for key in keys if key not in entries]
     if missing:
         raise CifarFormatError(
-            f"{source}: missing key(s) {', '.join(map(repr, missing))}; found {sorted(entries)}"
+            f"{source}: missing key(s) {', '.join(map(repr, missing))}; found "
+            f"{describe(sorted(entries))}"
         )
 
 
-def _positive_int(value: object, what: str, source: str) -> int:
+def _positive_int(value: object, what: str, source: str, high: int | None = None) -> int:
     try:
-        return check_positive_int(value, what)
+        number = check_positive_int(value, what)
     except (TypeError, ValueError) as err:  # a file that breaks the format
         raise CifarFormatError(f"{source}: {err}") from None
+    if high is not None and number > high:
+        raise CifarFormatError(f"{source}: {what} must be <= {high}, got {describe(number)}")
+    return number
+
+
+def _label_name(value: object, index: int, source: str) -> str:
+    name = _text(value)
+    if name is None or not 0 < len(name) <= _MAX_LABEL_NAME_CHARS or not name.isprintable():
+        raise CifarFormatError(
+            f"{source}: label_names[{index}] must be a printable string of 1 to "
+            f"{_MAX_LABEL_NAME_CHARS} characters, got {describe(value)}"
+        )
+    return name
 
 
 def validate_meta(obj: object, source: str) -> CifarMeta:
@@ -99,47 +122,76 @@ def validate_meta(obj: object, source: str) -> CifarMeta:
     Raises
     ------
     CifarFormatError : not a dict, keys missing, ``num_vis`` != 3072, ``num_cases_per_batch``
-        not a positive int, or ``label_names`` not 10 strings.
+        not an int in 1..10000, or ``label_names`` not a list of 10 short printable strings.
     """
     entries = _with_str_keys(obj, source)
     _require_keys(entries, ("label_names", "num_cases_per_batch", "num_vis"), source)
     num_vis = _positive_int(entries["num_vis"], "num_vis", source)
     if num_vis != ROW_LENGTH:
         raise CifarFormatError(
-            f"{source}: num_vis is {num_vis}, expected {ROW_LENGTH} (32 x 32 x 3 values)"
+            f"{source}: num_vis is {describe(num_vis)}, expected {ROW_LENGTH} (32 x 32 x 3 values)"
         )
-    per_batch = _positive_int(entries["num_cases_per_batch"], "num_cases_per_batch", source)
+    per_batch = _positive_int(
+        entries["num_cases_per_batch"], "num_cases_per_batch", source, MAX_ROWS_PER_BATCH
+    )
     raw_names = entries["label_names"]
-    names = [_text(name) for name in raw_names] if isinstance(raw_names, list) else []
-    if len(names) != NUM_CLASSES or any(name is None for name in names):
+    if type(raw_names) is not list or len(raw_names) != NUM_CLASSES:
         raise CifarFormatError(
-            f"{source}: label_names must be a list of {NUM_CLASSES} strings, got {raw_names!r}"
+            f"{source}: label_names must be a list of {NUM_CLASSES} strings, got "
+            f"{describe(raw_names)}"
         )
-    return CifarMeta(tuple(str(name) for name in names), per_batch, num_vis)
+    names = tuple(_label_name(name, index, source) for index, name in enumerate(raw_names))
+    return CifarMeta(names, per_batch, num_vis)
 
 
 def _labels_as_array(labels: object, num_rows: int, source: str) -> np.ndarray:
-    """The batch's labels as int64 (n,), checked to be ints in [0, NUM_CLASSES)."""
-    try:
-        array = np.asarray(labels)
-    except (ValueError, TypeError) as exc:
-        raise CifarFormatError(f"{source}: labels are not a flat list of ints ({exc})") from exc
-    if array.ndim != 1 or array.dtype.kind not in "iu":
+    """The batch's labels, a list of ints in [0, NUM_CLASSES), as int64 (n,)."""
+    if type(labels) is not list:
         raise CifarFormatError(
-            f"{source}: labels must be a flat list of ints, got "
-            f"{type(labels).__name__} with dtype {array.dtype} and shape {array.shape}"
+            f"{source}: labels must be a flat list of ints, got {type(labels).__name__} "
+            f"{describe(labels)}"
         )
-    if array.shape[0] != num_rows:
+    if len(labels) != num_rows:
         raise CifarFormatError(
-            f"{source}: {array.shape[0]} labels for {num_rows} data rows; they must match"
+            f"{source}: {len(labels)} labels for {num_rows} data rows; they must match"
         )
-    bad = np.flatnonzero((array < 0) | (array >= NUM_CLASSES))
-    if bad.size:
+    if not all(type(label) is int for label in labels):
+        index = next(i for i, label in enumerate(labels) if type(label) is not int)
         raise CifarFormatError(
-            f"{source}: {bad.size} label(s) outside 0..{NUM_CLASSES - 1}, "
-            f"first at index {bad[0]}: {array[bad[0]]}"
+            f"{source}: labels must be a flat list of ints; item {index} is "
+            f"{type(labels[index]).__name__} {describe(labels[index])}"
         )
-    return array.astype(np.int64, copy=False)
+    if not _LABELS.issuperset(labels):
+        bad = [i for i, label in enumerate(labels) if label not in _LABELS]
+        raise CifarFormatError(
+            f"{source}: {len(bad)} label(s) outside 0..{NUM_CLASSES - 1}, "
+            f"first at index {bad[0]}: {describe(labels[bad[0]])}"
+        )
+    return np.array(labels, dtype=np.int64)
+
+
+def _data_rows(data: object, source: str, expected_rows: int | None) -> np.ndarray:
+    """The batch's ``data`` as a uint8 (n, 3072) array, checked before NumPy sees it."""
+    if isinstance(data, np.ndarray):  # a caller's own array, not from a file
+        if data.dtype != np.uint8:
+            raise CifarFormatError(f"{source}: data must have dtype uint8, got {data.dtype}")
+        shape, rows = data.shape, data
+    else:
+        shape, raw = pickled_uint8_array(data, source, "data")
+        rows = None
+    if len(shape) != 2 or shape[1] != ROW_LENGTH or not 1 <= shape[0] <= MAX_ROWS_PER_BATCH:
+        raise CifarFormatError(
+            f"{source}: data must have shape (n, {ROW_LENGTH}) with 1 <= n <= "
+            f"{MAX_ROWS_PER_BATCH}, got {describe(shape)}"
+        )
+    if expected_rows is not None and shape[0] != expected_rows:
+        raise CifarFormatError(
+            f"{source}: {shape[0]} rows, but {CIFAR10_META_FILE} says "
+            f"num_cases_per_batch = {describe(expected_rows)}"
+        )
+    if rows is None:  # only now, with shape and byte count checked, NumPy sees the bytes
+        rows = np.frombuffer(raw, dtype=np.uint8).reshape(shape)
+    return rows
 
 
 def validate_batch(
@@ -149,33 +201,26 @@ def validate_batch(
 
     Parameters
     ----------
-    obj : the unpickled object, expected to be a dict with ``data`` and ``labels``.
+    obj : the unpickled object (from :func:`load_pickle_safely`), expected to be a dict
+        with ``data`` (a pickled uint8 array, or a caller's own ndarray) and ``labels``.
     source : how error messages name the file.
     expected_rows : rows the batch must have (``num_cases_per_batch``), if known.
 
     Returns
     -------
-    data : ndarray of shape (n, 3072), uint8, as on disk (R plane, G plane, B plane).
+    data : ndarray of shape (n, 3072), uint8, as on disk (R plane, G plane, B plane); a
+        read-only view of the file's bytes when ``obj`` came from :func:`load_pickle_safely`.
     labels : ndarray of shape (n,), int64, in [0, 10).
+
+    Raises
+    ------
+    CifarFormatError : not a dict, keys missing, ``data`` not exactly a C-ordered uint8
+        array of shape (n, 3072) with 1 <= n <= 10000 and all its bytes (or not
+        ``expected_rows`` rows), ``labels`` not a list of n ints in 0..9.
     """
     entries = _with_str_keys(obj, source)
     _require_keys(entries, ("data", "labels"), source)
-    data = entries["data"]
-    if not isinstance(data, np.ndarray):
-        raise CifarFormatError(
-            f"{source}: data must be a numpy uint8 array, got {type(data).__name__}"
-        )
-    if data.dtype != np.uint8:
-        raise CifarFormatError(f"{source}: data must have dtype uint8, got {data.dtype}")
-    if data.ndim != 2 or data.shape[1] != ROW_LENGTH or data.shape[0] == 0:
-        raise CifarFormatError(
-            f"{source}: data must have shape (n, {ROW_LENGTH}) with n >= 1, got {data.shape}"
-        )
-    if expected_rows is not None and data.shape[0] != expected_rows:
-        raise CifarFormatError(
-            f"{source}: {data.shape[0]} rows, but {CIFAR10_META_FILE} says "
-            f"num_cases_per_batch = {expected_rows}"
-        )
+    data = _data_rows(entries["data"], source, expected_rows)
     return data, _labels_as_array(entries["labels"], data.shape[0], source)
 
 
@@ -266,11 +311,19 @@ def load_label_names(
 def _load_batches_into(
     paths: list[Path], per_batch: int, dtype: np.dtype
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate batches without an intermediate list: fill one preallocated array."""
+    """Concatenate batches without an intermediate list: fill one preallocated array.
+
+    The array is allocated once the first batch has shown that ``per_batch`` rows really
+    are in the files, not on the meta file's word alone.
+    """
+    first: tuple[np.ndarray, np.ndarray] | None = read_batch(paths[0], per_batch)
     images = np.empty((len(paths) * per_batch, *IMAGE_SHAPE), dtype=dtype)
     labels = np.empty(len(paths) * per_batch, dtype=np.int64)
     for index, path in enumerate(paths):
-        rows, batch_labels = read_batch(path, expected_rows=per_batch)
+        if first is not None:
+            (rows, batch_labels), first = first, None
+        else:
+            rows, batch_labels = read_batch(path, expected_rows=per_batch)
         block = slice(index * per_batch, (index + 1) * per_batch)
         rows_to_images(rows, images[block])
         labels[block] = batch_labels
@@ -309,8 +362,7 @@ def load_cifar10(
     resolved = _loadable_dtype(dtype)
     folder = find_cifar10(root, download)
     per_batch = _read_meta(folder).num_cases_per_batch
-    X_train, y_train = _load_batches_into(
-        [folder / name for name in CIFAR10_TRAIN_FILES], per_batch, resolved
-    )
+    train_paths = [folder / name for name in CIFAR10_TRAIN_FILES]
+    X_train, y_train = _load_batches_into(train_paths, per_batch, resolved)
     X_test, y_test = _load_batches_into([folder / CIFAR10_TEST_FILE], per_batch, resolved)
     return X_train, y_train, X_test, y_test

@@ -10,6 +10,7 @@ files it reproduces them byte for byte (see the ``cifar``-marked test).
 
 from __future__ import annotations
 
+import pickle
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +19,16 @@ import numpy as np
 
 __all__ = [
     "LABEL_NAMES",
+    "UINT8_DTYPE_STATE",
     "FakeCifar",
+    "Opcodes",
+    "array_pickle",
     "batch_dict",
+    "dtype_pickle",
+    "global_ref",
     "meta_dict",
     "py2_pickle_dumps",
+    "unicode_string",
     "write_fake_cifar",
     "write_pickle",
 ]
@@ -39,6 +46,16 @@ LABEL_NAMES = (
     "truck",
 )
 _BATCH_SIZE = 1000  # cPickle writes APPENDS/SETITEMS in groups of this many items
+# numpy.dtype('u1').__reduce__()[2]: version, byte order, subarray, names, fields, elsize,
+# alignment, flags (Python 2 wrote the byte order as a byte string).
+UINT8_DTYPE_STATE = (3, b"|", None, None, None, -1, -1, 0)
+
+
+@dataclass(frozen=True)
+class Opcodes:
+    """Pickle bytes that :func:`py2_pickle_dumps` emits verbatim, to craft bad files."""
+
+    code: bytes
 
 
 def _int(value: int) -> bytes:
@@ -46,7 +63,17 @@ def _int(value: int) -> bytes:
         return b"K" + struct.pack("<B", value)
     if 0 <= value <= 0xFFFF:
         return b"M" + struct.pack("<H", value)
-    return b"J" + struct.pack("<i", value)
+    if -(2**31) <= value < 2**31:
+        return b"J" + struct.pack("<i", value)
+    return b"\x8a" + _long1_body(value)
+
+
+def _long1_body(value: int) -> bytes:
+    """LONG1's length byte and little-endian two's-complement digits."""
+    digits = pickle.encode_long(value)
+    if len(digits) > 255:
+        raise ValueError("LONG1 holds at most 255 bytes")
+    return bytes([len(digits)]) + digits
 
 
 def _string(value: bytes) -> bytes:
@@ -72,28 +99,66 @@ def _batched(opener: bytes, items: list[bytes], single: bytes, many: bytes) -> b
     return b"".join(out)
 
 
-def _uint8_dtype() -> bytes:
-    state = [_int(3), _string(b"|"), b"N", b"N", b"N", _int(-1), _int(-1), _int(0)]
-    new_dtype = b"cnumpy\ndtype\n" + _tuple([_string(b"u1"), _int(0), _int(1)]) + b"R"
-    return new_dtype + _tuple(state) + b"b"
+def global_ref(module: str, name: str) -> Opcodes:
+    """The GLOBAL opcode that pushes ``module.name``."""
+    return Opcodes(b"c" + f"{module}\n{name}\n".encode())
+
+
+def unicode_string(text: str) -> Opcodes:
+    """A Python 3 ``str`` (BINUNICODE), which a Python 2 pickle never holds."""
+    raw = text.encode("utf-8", "surrogatepass")
+    return Opcodes(b"X" + struct.pack("<I", len(raw)) + raw)
+
+
+def dtype_pickle(
+    typecode: object = b"u1",
+    align: object = 0,
+    copy: object = 1,
+    state: object = UINT8_DTYPE_STATE,
+) -> Opcodes:
+    """A pickled ``numpy.dtype(typecode, align, copy)`` whose state BUILD then sets.
+
+    The defaults give the uint8 dtype exactly as cPickle wrote it; pass other values
+    (any object :func:`py2_pickle_dumps` emits, or :class:`Opcodes`) to craft bad ones.
+    """
+    new_dtype = global_ref("numpy", "dtype").code + _save((typecode, align, copy)) + b"R"
+    return Opcodes(new_dtype + _save(state) + b"b")
+
+
+def array_pickle(
+    shape: object,
+    raw: object,
+    *,
+    dtype: object = None,
+    fortran: object = False,
+    version: object = 1,
+    reconstruct_args: object = None,
+) -> Opcodes:
+    """A pickled NumPy array as NumPy writes it, with every part replaceable.
+
+    ``_reconstruct(ndarray, (0,), 'b')`` makes an empty array, then BUILD sets its state
+    ``(version, shape, dtype, fortran, raw)``. ``dtype`` defaults to :func:`dtype_pickle`'s
+    uint8 and ``reconstruct_args`` to ``(ndarray, (0,), b'b')``.
+    """
+    if dtype is None:
+        dtype = dtype_pickle()
+    if reconstruct_args is None:
+        reconstruct_args = (global_ref("numpy", "ndarray"), (0,), b"b")
+    empty = global_ref("numpy.core.multiarray", "_reconstruct").code + _save(reconstruct_args)
+    state = _save((version, shape, dtype, fortran, raw))
+    return Opcodes(empty + b"R" + state + b"b")
 
 
 def _ndarray(array: np.ndarray) -> bytes:
     if array.dtype != np.uint8:
         raise TypeError("the fake writer only emits uint8 arrays, like the real batches")
-    # _reconstruct(ndarray, (0,), 'b') makes an empty array; BUILD then sets its state.
-    empty = b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n" + _tuple([_int(0)])
-    state = [
-        _int(1),
-        _tuple([_int(size) for size in array.shape]),
-        _uint8_dtype(),
-        b"\x89",  # NEWFALSE: C order
-        _string(np.ascontiguousarray(array).tobytes()),
-    ]
-    return empty + _string(b"b") + b"\x87R" + _tuple(state) + b"b"
+    shape = tuple(int(size) for size in array.shape)
+    return array_pickle(shape, np.ascontiguousarray(array).tobytes()).code
 
 
 def _save(obj: object) -> bytes:
+    if isinstance(obj, Opcodes):
+        return obj.code
     if isinstance(obj, dict):
         items = [_save(key) + _save(value) for key, value in obj.items()]
         return _batched(b"}", items, b"s", b"u")
@@ -121,8 +186,8 @@ def _save(obj: object) -> bytes:
 def py2_pickle_dumps(obj: object) -> bytes:
     """Pickle ``obj`` the way Python 2's cPickle did at protocol 2 (no memo).
 
-    Supports dict, list, tuple, int, float, bool, None, bytes/str (as Python 2 byte strings) and
-    uint8 NumPy arrays.
+    Supports dict, list, tuple, int, float, bool, None, bytes/str (as Python 2 byte strings),
+    uint8 NumPy arrays and :class:`Opcodes` (emitted as they are).
     """
     return b"\x80\x02" + _save(obj) + b"."
 

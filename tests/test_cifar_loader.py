@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +14,17 @@ import pytest
 from fake_cifar import (
     LABEL_NAMES,
     FakeCifar,
+    Opcodes,
+    array_pickle,
     batch_dict,
+    dtype_pickle,
     meta_dict,
     py2_pickle_dumps,
+    unicode_string,
     write_fake_cifar,
     write_pickle,
 )
+from fuzz_loader import LoaderWorker
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -353,6 +360,144 @@ def test_codecs_encode_is_limited_to_latin1(tmp_path: Path) -> None:
 
     with pytest.raises(UnsafePickleError, match="zlib: _codecs.encode is only allowed"):
         load_pickle_safely(path)
+
+
+# --- crafted files that crashed the process or exhausted memory (issue 10) ----------------
+# Each loads in a child process with a 1 GiB address-space cap, so a segfault or a huge
+# allocation fails the test instead of killing pytest.
+
+# numpy.dtype('O').__reduce__()[2], as Python 3 writes it (str byte order).
+OBJECT_DTYPE_STATE = (3, unicode_string("|"), None, None, None, -1, -1, 63)
+
+
+def object_dtype() -> Opcodes:
+    return dtype_pickle(unicode_string("O8"), state=OBJECT_DTYPE_STATE)
+
+
+def empty_object_array_batch() -> bytes:
+    """143 bytes: an object array of 1000 items whose item list is empty (SIGSEGV)."""
+    data = array_pickle((1000,), [], dtype=object_dtype())
+    return py2_pickle_dumps({b"data": data, b"labels": []})
+
+
+def hidden_object_field_meta() -> bytes:
+    """~320 bytes: a structured dtype whose state hides an object field (flags say none).
+
+    NumPy then takes the 8 raw bytes 'AAAAAAAA' for a pointer, and printing the value in
+    the error message followed it.
+    """
+    field = {unicode_string("f0"): (object_dtype(), 0)}
+    state = (3, unicode_string("|"), None, (unicode_string("f0"),), field, 8, 1, 0)
+    hidden = dtype_pickle(unicode_string("V8"), state=state)
+    meta = meta_dict(20)
+    meta[b"num_cases_per_batch"] = array_pickle((1,), b"A" * 8, dtype=hidden)
+    return py2_pickle_dumps(meta)
+
+
+def huge_object_array_batch() -> bytes:
+    """~150 bytes declaring 2**31 object items: NumPy tried to allocate and zero 16 GiB."""
+    data = array_pickle((2**31,), [], dtype=object_dtype())
+    return py2_pickle_dumps({b"data": data, b"labels": []})
+
+
+def huge_count_meta() -> bytes:
+    """num_cases_per_batch = 2**40: the loader preallocated 5 * 2**40 images."""
+    return py2_pickle_dumps(meta_dict(2**40))
+
+
+def deep_label_names_meta() -> bytes:
+    """label_names nested 100000 lists deep: repr in the error message overflowed."""
+    depth = 100_000
+    meta = meta_dict(20)
+    meta[b"label_names"] = Opcodes(b"]" * depth + b"a" * (depth - 1))
+    return py2_pickle_dumps(meta)
+
+
+def deep_tuple_key_batch() -> bytes:
+    """A dict key of 10**6 nested tuples: hashing it overflowed the C stack."""
+    depth = 1_000_000
+    return b"\x80\x02}" + b")" + b"\x85" * (depth - 1) + b"Ns."
+
+
+def ndarray_called_with_huge_object_shape() -> bytes:
+    """numpy.ndarray((2**31,), 'O') called directly: 16 GiB of object pointers."""
+    call = b"cnumpy\nndarray\n" + py2_pickle_dumps(((2**31,), b"O"))[2:-1] + b"R"
+    return b"\x80\x02}U\x04data" + call + b"s."
+
+
+CRAFTED_FILES = [
+    ("folder", "data_batch_1", empty_object_array_batch, r"data_batch_1: data must have dtype"),
+    ("folder", "batches.meta", hidden_object_field_meta, r"meta: num_cases_per_batch must be an"),
+    ("meta", "batches.meta", hidden_object_field_meta, r"meta: num_cases_per_batch must be an"),
+    ("batch", "data_batch_1", huge_object_array_batch, r"data_batch_1: data must have dtype"),
+    ("folder", "batches.meta", huge_count_meta, r"meta: num_cases_per_batch must be <= 10000"),
+    ("folder", "batches.meta", deep_label_names_meta, r"meta: label_names must be a list of 10"),
+    ("batch", "data_batch_1", deep_tuple_key_batch, r"data_batch_1: tuples nested deeper"),
+    ("batch", "data_batch_1", ndarray_called_with_huge_object_shape, r"numpy.ndarray"),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "build", "problem"),
+    CRAFTED_FILES,
+    ids=[build.__name__ for _, _, build, _ in CRAFTED_FILES],
+)
+def test_crafted_file_gets_the_documented_error_in_a_capped_child(
+    fake: FakeCifar, kind: str, name: str, build: Callable[[], bytes], problem: str
+) -> None:
+    write_pickle(fake.root / name, build())
+    target = fake.root if kind == "folder" else fake.root / name
+
+    with LoaderWorker() as worker:
+        outcome = worker.load(kind, target)
+
+    assert outcome.ok and outcome.status != "loaded", outcome
+    assert re.search(problem, outcome.detail), outcome
+
+
+def test_crafted_files_are_as_small_as_the_issue_says() -> None:
+    assert len(empty_object_array_batch()) < 150
+    assert len(huge_object_array_batch()) < 160
+    assert len(hidden_object_field_meta()) < 400
+
+
+# BUILD state (None, {'__defaults__': ('latin1',)}) would setattr on the global it follows.
+_SET_DEFAULTS = b"N}" + unicode_string("__defaults__").code + unicode_string("latin1").code
+_SET_DEFAULTS += b"\x85s\x86b"
+_ALLOWED_GLOBALS = [
+    b"numpy.core.multiarray\n_reconstruct\n",
+    b"numpy._core.multiarray\n_reconstruct\n",
+    b"numpy\nndarray\n",
+    b"numpy\ndtype\n",
+    b"_codecs\nencode\n",
+]
+
+
+@pytest.mark.parametrize(
+    "name", _ALLOWED_GLOBALS, ids=lambda name: name.decode().strip().replace("\n", ".")
+)
+def test_build_on_an_allowed_global_is_refused(tmp_path: Path, name: bytes) -> None:
+    path = write_pickle(tmp_path / "poison", b"\x80\x02c" + name + _SET_DEFAULTS + b".")
+
+    with pytest.raises(UnsafePickleError, match="poison: .*BUILD"):
+        load_pickle_safely(path)
+
+
+def test_a_file_cannot_change_how_the_next_file_loads(tmp_path: Path) -> None:
+    # The probe calls _codecs.encode('x') with its default encoding, which is refused;
+    # the poison tried to make that default 'latin1' for the rest of the process.
+    poison = write_pickle(tmp_path / "poison", b"\x80\x02c_codecs\nencode\n" + _SET_DEFAULTS + b".")
+    probe_code = b"\x80\x02c_codecs\nencode\n" + unicode_string("x").code + b"\x85R."
+    probe = write_pickle(tmp_path / "probe", probe_code)
+    with LoaderWorker() as worker:
+        fresh = worker.load("pickle", probe)
+
+    with LoaderWorker() as worker:
+        poisoned = worker.load("pickle", poison)
+        after = worker.load("pickle", probe)
+
+    assert poisoned.status == "unsafe_pickle", poisoned
+    assert fresh.status == "unsafe_pickle" and after == fresh, (fresh, after)
 
 
 # --- the real data ----------------------------------------------------------------------
