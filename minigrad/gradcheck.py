@@ -1,15 +1,24 @@
-"""Numerical gradients and checkers: the workbook's helpers and a checker for any layer."""
+"""Numerical gradients and checkers: the workbook's helpers and checkers for any layer or loss.
+
+The checkers run a layer or model in whatever mode it is in (``train()`` / ``eval()``), so
+call them once per mode. Layers with randomness (Dropout) are checked with their masks fixed
+(:func:`fixed_masks`), and buffers that a train-mode forward pass updates (BatchNorm's
+running statistics) are put back afterwards, so a check leaves the model as it found it
+(apart from the gradients and the random generators' positions).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 import numpy as np
 
 from minigrad.layer import Layer
+from minigrad.layer_tree import named_layers
+from minigrad.loss import Loss
 from minigrad.regularization import add_l2_gradients
-from minigrad.sequential import Sequential
-from minigrad.softmax_cross_entropy import softmax_cross_entropy
+from minigrad.softmax_cross_entropy import SoftmaxCrossEntropy
 
 __all__ = [
     "rel_error",
@@ -17,8 +26,10 @@ __all__ = [
     "eval_numerical_gradient_array",
     "assert_gradients_close",
     "check_layer_gradients",
+    "check_loss_gradients",
     "check_model_gradients",
     "check_directional_derivative",
+    "fixed_masks",
     "GradientMismatch",
 ]
 
@@ -114,6 +125,40 @@ def assert_gradients_close(
         )
 
 
+@contextmanager
+def fixed_masks(model: Layer) -> Iterator[Layer]:
+    """Within the block, every layer of ``model`` with a random mask reuses one mask.
+
+    A layer takes part by having ``fix_mask()`` / ``release_mask()`` and ``mask_fixed``
+    (:class:`~minigrad.dropout.Dropout`): the first train-mode forward pass in the block
+    draws the mask, the later ones reuse it, so the forward pass is a deterministic function
+    that finite differences can differentiate. Masks fixed before the block stay fixed
+    after it; the others are released.
+    """
+    fixed = []
+    for _, layer in named_layers(model):
+        fix, release = getattr(layer, "fix_mask", None), getattr(layer, "release_mask", None)
+        if callable(fix) and callable(release) and not getattr(layer, "mask_fixed", False):
+            fix()
+            fixed.append(release)
+    try:
+        yield model
+    finally:
+        for release in fixed:
+            release()
+
+
+@contextmanager
+def _buffers_kept(model: Layer) -> Iterator[None]:
+    """Put every buffer back afterwards: each train-mode forward updates BatchNorm's."""
+    saved = {name: array.copy() for name, array in model.buffers.items()}
+    try:
+        yield
+    finally:
+        for name, array in model.buffers.items():
+            np.copyto(array, saved[name])
+
+
 def check_layer_gradients(
     layer: Layer,
     x: np.ndarray,
@@ -125,14 +170,26 @@ def check_layer_gradients(
     """Check a layer's backward (input and parameter gradients) by finite differences.
 
     Uses a random upstream gradient ``dout``, i.e. checks the gradient of
-    ``sum(layer.forward(x) * dout)``. Run it in float64.
+    ``sum(layer.forward(x) * dout)``, in the layer's current mode (call it after
+    ``layer.train()`` and after ``layer.eval()`` to check both). Random masks are fixed
+    for the check and buffers restored after it (:func:`fixed_masks`). Run it in float64.
 
     Parameters
     ----------
     layer : any :class:`Layer`.
     x : float64 ndarray, the layer's input (not modified on return).
     rng : source of the random upstream gradient.
+    h : finite-difference step.
+    rtol, atol : each entry must agree to relative error ``rtol`` or absolute error
+        ``atol`` (:func:`assert_gradients_close`).
     """
+    with fixed_masks(layer), _buffers_kept(layer):
+        _check_layer_gradients(layer, x, rng, h, rtol, atol)
+
+
+def _check_layer_gradients(
+    layer: Layer, x: np.ndarray, rng: np.random.Generator, h: float, rtol: float, atol: float
+) -> None:
     dout = rng.standard_normal(layer.forward(x).shape)
     dx = layer.backward(dout)
     analytic = {name: grad.copy() for name, grad in layer.grads.items()}
@@ -147,53 +204,104 @@ def check_layer_gradients(
         assert_gradients_close(analytic[name], numeric, f"{label}.{name}", rtol, atol)
 
 
-def _model_loss(model: Sequential, X: np.ndarray, y: np.ndarray, reg: float) -> float:
-    loss, dscores = softmax_cross_entropy(model.forward(X), y)
-    model.backward(dscores, need_input_grad=False)
-    return loss + add_l2_gradients(model.params, model.grads, model.weight_names, reg)
-
-
-def check_model_gradients(
-    model: Sequential,
-    X: np.ndarray,
+def check_loss_gradients(
+    loss: Loss,
+    scores: np.ndarray,
     y: np.ndarray,
-    reg: float = 0.0,
     h: float = 1e-6,
     rtol: float = 1e-6,
     atol: float = 1e-8,
 ) -> None:
-    """Check every parameter gradient of softmax-cross-entropy + L2 over a whole model.
+    """Check ``loss.backward()`` against central differences of ``loss.forward(scores, y)``.
 
     Parameters
     ----------
-    model : a float64 :class:`Sequential` ending in class scores (N, C).
-    X : float64 ndarray of shape (N, D); y : int ndarray of shape (N,).
-    reg : L2 strength.
+    loss : any object with the loss contract (:class:`~minigrad.loss.Loss`).
+    scores : float64 ndarray of shape (N, C) (not modified on return).
+    y : int ndarray of shape (N,).
     """
-    _model_loss(model, X, y, reg)
-    analytic = {name: grad.copy() for name, grad in model.grads.items()}
-    for name, param in model.params.items():
-        numeric = eval_numerical_gradient(
-            lambda _: _model_loss(model, X, y, reg), param, verbose=False, h=h
-        )
-        assert_gradients_close(analytic[name], numeric, name, rtol, atol)
+    loss.forward(scores, y)
+    analytic = np.array(loss.backward(), copy=True)
+    numeric = eval_numerical_gradient(
+        lambda s: loss.forward(s, y), scores.copy(), verbose=False, h=h
+    )
+    assert_gradients_close(analytic, numeric, f"{type(loss).__name__} scores", rtol, atol)
+
+
+def _model_loss(model: Layer, X: np.ndarray, y: np.ndarray, reg: float, loss: Loss) -> float:
+    data_loss = loss.forward(model.forward(X), y)
+    model.backward(loss.backward(), need_input_grad=False)
+    return data_loss + add_l2_gradients(model.params, model.grads, model.weight_names, reg)
+
+
+def check_model_gradients(
+    model: Layer,
+    X: np.ndarray,
+    y: np.ndarray,
+    reg: float = 0.0,
+    loss: Loss | None = None,
+    h: float = 1e-6,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+) -> None:
+    """Check every parameter gradient of a loss + L2 over a whole model.
+
+    The model runs in its current mode (train or eval); random masks are fixed and buffers
+    restored afterwards (:func:`fixed_masks`).
+
+    Parameters
+    ----------
+    model : a float64 model (a :class:`~minigrad.sequential.Sequential`, or any
+        :class:`Layer`) ending in class scores (N, C).
+    X : float64 ndarray of shape (N, D); y : int ndarray of shape (N,).
+    reg : L2 strength (on ``model.weight_names``).
+    loss : any object with the loss contract; softmax cross-entropy by default.
+    h : finite-difference step; rtol, atol : as in :func:`assert_gradients_close`.
+    """
+    loss = SoftmaxCrossEntropy() if loss is None else loss
+    with fixed_masks(model), _buffers_kept(model):
+        _model_loss(model, X, y, reg, loss)
+        analytic = {name: grad.copy() for name, grad in model.grads.items()}
+        for name, param in model.params.items():
+            numeric = eval_numerical_gradient(
+                lambda _: _model_loss(model, X, y, reg, loss), param, verbose=False, h=h
+            )
+            assert_gradients_close(analytic[name], numeric, name, rtol, atol)
 
 
 def check_directional_derivative(
-    model: Sequential,
+    model: Layer,
     X: np.ndarray,
     y: np.ndarray,
     rng: np.random.Generator,
     reg: float = 0.0,
     h: float = 1e-5,
     rtol: float = 1e-6,
+    loss: Loss | None = None,
 ) -> tuple[float, float]:
     """Compare ``<grad, v>`` with a central difference along one random direction ``v``.
 
     One pair of loss evaluations checks all parameters at once, so it scales to nets too
-    large for entry-by-entry checks. Returns (analytic, numeric) directional derivatives.
+    large for entry-by-entry checks. ``loss`` is softmax cross-entropy by default; random
+    masks are fixed and buffers restored as in :func:`check_model_gradients`. Returns
+    (analytic, numeric) directional derivatives.
     """
-    _model_loss(model, X, y, reg)
+    loss = SoftmaxCrossEntropy() if loss is None else loss
+    with fixed_masks(model), _buffers_kept(model):
+        return _directional_derivative(model, X, y, rng, reg, h, rtol, loss)
+
+
+def _directional_derivative(
+    model: Layer,
+    X: np.ndarray,
+    y: np.ndarray,
+    rng: np.random.Generator,
+    reg: float,
+    h: float,
+    rtol: float,
+    loss: Loss,
+) -> tuple[float, float]:
+    _model_loss(model, X, y, reg, loss)
     params: Mapping[str, np.ndarray] = model.params
     directions = {name: rng.standard_normal(p.shape) for name, p in params.items()}
     norm = np.sqrt(sum(float(np.vdot(d, d)) for d in directions.values()))
@@ -203,15 +311,15 @@ def check_directional_derivative(
         originals = {name: p.copy() for name, p in params.items()}
         for name, p in params.items():
             p += sign * h * directions[name] / norm
-        loss = _model_loss(model, X, y, reg)
+        value = _model_loss(model, X, y, reg, loss)
         for name, p in params.items():
             p[...] = originals[name]
-        return loss
+        return value
 
     numeric = (shifted_loss(+1.0) - shifted_loss(-1.0)) / (2 * h)
     if abs(analytic - numeric) > rtol * max(abs(analytic) + abs(numeric), 1e-8):
         raise GradientMismatch(
             f"directional derivative: analytic {analytic!r} vs numeric {numeric!r}"
         )
-    _model_loss(model, X, y, reg)  # leave the model's grads as they were at the start
+    _model_loss(model, X, y, reg, loss)  # leave the model's grads as they were at the start
     return analytic, numeric
