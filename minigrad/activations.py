@@ -18,8 +18,7 @@ import numpy as np
 from scipy.special import erf
 
 from minigrad.layer import Layer
-from minigrad.layer_input import check_float_input
-from minigrad.validation import check_choice, check_real
+from minigrad.validation import check_choice, check_float_input, check_real
 
 __all__ = [
     "GELU",

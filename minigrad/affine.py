@@ -9,7 +9,7 @@ from numpy.typing import DTypeLike
 
 from minigrad.initializers import Initializer, normal, zeros
 from minigrad.layer import Layer
-from minigrad.validation import check_positive_int
+from minigrad.validation import check_layer_input, check_positive_int
 
 __all__ = ["Affine", "affine_forward", "affine_backward", "WEIGHT_ORDER"]
 
@@ -115,15 +115,7 @@ class Affine(Layer):
         not the weights' (NumPy would silently compute in the wider one).
         """
         W = self.params["W"]
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(
-                f"Affine expects input of shape (N, {self.in_features}), got {x.shape}"
-            )
-        if x.dtype != W.dtype:
-            raise TypeError(
-                f"Affine input is {x.dtype} but its weights are {W.dtype}; convert the input "
-                f"once, e.g. x.astype(np.{W.dtype})"
-            )
+        check_layer_input(x, "Affine", self.in_features, W.dtype)
         self._x = x
         return affine_forward(x, W, self.params["b"])
 

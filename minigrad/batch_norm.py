@@ -6,9 +6,8 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from minigrad.layer import Layer
-from minigrad.layer_input import check_layer_input
 from minigrad.normalization import normalize, normalize_backward
-from minigrad.validation import check_positive_int, check_real
+from minigrad.validation import check_layer_input, check_positive_int, check_real
 
 __all__ = [
     "BatchNorm1d",

@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.layer import Layer
-from minigrad.layer_input import check_float_input
-from minigrad.validation import check_real, describe
+from minigrad.validation import check_float_input, check_real, describe
 
 __all__ = ["Dropout", "dropout_backward", "dropout_forward", "dropout_mask"]
 

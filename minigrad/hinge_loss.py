@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad.validation import check_labels, check_real
+from minigrad.validation import check_labels, check_real, check_scores
 
 __all__ = ["MulticlassHingeLoss", "multiclass_hinge_loss"]
-
-
-def _check_scores(scores: object) -> np.ndarray:
-    if not isinstance(scores, np.ndarray) or scores.dtype.kind != "f":
-        kind = scores.dtype if isinstance(scores, np.ndarray) else type(scores).__name__
-        raise TypeError(f"scores must be a floating-point ndarray, got {kind}")
-    if scores.ndim != 2 or 0 in scores.shape:
-        raise ValueError(f"scores must have shape (N, C) with N, C >= 1, got {scores.shape}")
-    return scores
 
 
 def multiclass_hinge_loss(
@@ -41,7 +32,7 @@ def multiclass_hinge_loss(
     ``torch.nn.MultiMarginLoss`` also divides each row's sum by the number of classes C:
     this loss is ``C * MultiMarginLoss(margin=margin)(scores, y)``.
     """
-    _check_scores(scores)
+    check_scores(scores)
     n = scores.shape[0]
     check_labels(y, n, scores.shape[1])
     rows = np.arange(n)

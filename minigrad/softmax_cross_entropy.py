@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad.validation import check_labels
+from minigrad.validation import check_labels, check_scores
 
-__all__ = ["SoftmaxCrossEntropy", "check_scores", "log_softmax", "softmax_cross_entropy"]
-
-
-def check_scores(scores: object) -> np.ndarray:
-    """``scores`` if it is a floating-point (N, C) array with N, C >= 1, else an error."""
-    if not isinstance(scores, np.ndarray) or scores.dtype.kind != "f":
-        kind = scores.dtype if isinstance(scores, np.ndarray) else type(scores).__name__
-        raise TypeError(f"scores must be a floating-point ndarray, got {kind}")
-    if scores.ndim != 2 or 0 in scores.shape:
-        raise ValueError(f"scores must have shape (N, C) with N, C >= 1, got {scores.shape}")
-    return scores
+__all__ = ["SoftmaxCrossEntropy", "log_softmax", "softmax_cross_entropy"]
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:

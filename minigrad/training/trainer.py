@@ -8,13 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.evaluation import accuracy
-from minigrad.regularization import add_l2_gradients
-from minigrad.sequential import Sequential
-from minigrad.softmax_cross_entropy import SoftmaxCrossEntropy
 from minigrad.data.batching import MinibatchBuffer
-from minigrad.training.callbacks import Callback
-from minigrad.training.history import History
 from minigrad.data.sampling import (
     SAMPLING_KINDS,
     Sampler,
@@ -23,6 +17,13 @@ from minigrad.data.sampling import (
     generator_state,
     make_sampler,
 )
+from minigrad.evaluation import accuracy
+from minigrad.loss import Loss
+from minigrad.regularization import add_l2_gradients
+from minigrad.sequential import Sequential
+from minigrad.softmax_cross_entropy import SoftmaxCrossEntropy
+from minigrad.training.callbacks import Callback
+from minigrad.training.history import History
 from minigrad.validation import (
     check_choice,
     check_features,
@@ -57,7 +58,8 @@ class Trainer:
     model : a :class:`Sequential` (anything with forward, backward, params, grads,
         weight_names).
     optimizer : an ``optim`` optimiser: ``step(params, grads)``, ``advance_epoch()``.
-    loss : the loss layer; softmax cross-entropy by default.
+    loss : the loss layer (any :class:`~minigrad.loss.Loss`: ``forward(scores, y) -> float``,
+        ``backward() -> dscores``); softmax cross-entropy by default.
     reg : L2 strength on the model's weights (``0.5 * reg * sum(W**2)``).
     batch_size : rows per minibatch.
     sampling : ``"shuffle"`` (epochs without replacement, the default; needs ``rng``) or
@@ -80,7 +82,7 @@ class Trainer:
         model: Sequential,
         optimizer: Any,
         *,
-        loss: SoftmaxCrossEntropy | None = None,
+        loss: Loss | None = None,
         reg: float = 0.0,
         batch_size: int = 200,
         sampling: str = "shuffle",
