@@ -1,5 +1,7 @@
 """Splitting a fit, and saving and resuming between the pieces, changes nothing.
 
+Also for a net with batch norm (buffers) and dropout (its own generators), split mid-epoch.
+
 One uninterrupted ``fit`` and the same iterations cut at random points, some of the cuts
 going through a checkpoint on disk and a freshly built trainer, must end bit for bit in
 the same place: parameters, optimiser state, curves and the best state kept so far.
@@ -14,10 +16,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minigrad import KeepBest, Trainer
+from minigrad import KeepBest, Sequential, Trainer
 from minigrad.data import make_spiral
 from minigrad.initializers import normal
-from minigrad.models import two_layer_net
+from minigrad.models import fully_connected_net, two_layer_net
 from minigrad.optim import OPTIMIZERS, make_optimizer
 from minigrad.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -29,8 +31,17 @@ LEARNING_RATES = {"sgd": 0.5, "momentum": 0.2, "nesterov": 0.2, "rmsprop": 0.01,
                   "adam": 0.01, "adagrad": 0.1}
 
 
-def _trainer(optimizer: str, sampling: str, keep_best: bool) -> Trainer:
-    model = two_layer_net(2, 12, 3, weight_init=normal(0.5, np.random.default_rng(7)))
+def _model(kind: str) -> Sequential:
+    if kind == "batchnorm+dropout":  # buffers and a layer generator to resume too
+        return fully_connected_net(
+            2, [12, 8], 3, normalization="batchnorm", dropout=0.3,
+            rng=np.random.default_rng(7),
+        )
+    return two_layer_net(2, 12, 3, weight_init=normal(0.5, np.random.default_rng(7)))
+
+
+def _trainer(optimizer: str, sampling: str, keep_best: bool, kind: str) -> Trainer:
+    model = _model(kind)
     callbacks = [KeepBest()] if keep_best else []
     return Trainer(
         model,
@@ -45,8 +56,9 @@ def _trainer(optimizer: str, sampling: str, keep_best: bool) -> Trainer:
 
 def _assert_same(expected: Trainer, actual: Trainer) -> None:
     assert actual.iteration == expected.iteration == TOTAL
-    for name, value in expected.model.state_dict().items():
+    for name, value in expected.model.state_dict().items():  # parameters and buffers
         assert actual.model.state_dict()[name].tobytes() == value.tobytes(), name
+    assert actual.model.extra_state() == expected.model.extra_state()  # dropout generators
     assert actual.history == expected.history
     want, got = expected.optimizer.state_dict(), actual.optimizer.state_dict()
     assert (got["epoch"], got["step_count"]) == (want["epoch"], want["step_count"])
@@ -63,21 +75,27 @@ def _assert_same(expected: Trainer, actual: Trainer) -> None:
             assert other.best_state[name].tobytes() == value.tobytes(), name
 
 
-@settings(max_examples=25)
+@settings(max_examples=30)
 @given(
     optimizer=st.sampled_from(sorted(OPTIMIZERS)),
     sampling=st.sampled_from(["shuffle", "replacement"]),
     keep_best=st.booleans(),
     cuts=st.lists(st.integers(1, TOTAL - 1), max_size=4, unique=True).map(sorted),
     through_disk=st.lists(st.booleans(), min_size=4, max_size=4),
+    kind=st.sampled_from(["two-layer", "batchnorm+dropout"]),
 )
 def test_a_fit_split_and_resumed_at_random_points_is_bit_identical(
-    optimizer: str, sampling: str, keep_best: bool, cuts: list[int], through_disk: list[bool]
+    optimizer: str,
+    sampling: str,
+    keep_best: bool,
+    cuts: list[int],
+    through_disk: list[bool],
+    kind: str,
 ) -> None:
-    uninterrupted = _trainer(optimizer, sampling, keep_best)
+    uninterrupted = _trainer(optimizer, sampling, keep_best, kind)
     uninterrupted.fit(X, Y, X_VAL, Y_VAL, num_iters=TOTAL)
 
-    pieces = _trainer(optimizer, sampling, keep_best)
+    pieces = _trainer(optimizer, sampling, keep_best, kind)
     with tempfile.TemporaryDirectory() as folder:
         done = 0
         for i, cut in enumerate([*cuts, TOTAL]):
@@ -86,6 +104,6 @@ def test_a_fit_split_and_resumed_at_random_points_is_bit_identical(
             if cut < TOTAL and through_disk[i]:
                 path = Path(folder) / f"ckpt{i}"
                 save_checkpoint(path, pieces)
-                pieces = _trainer(optimizer, sampling, keep_best)  # a new process, as it were
+                pieces = _trainer(optimizer, sampling, keep_best, kind)  # a new process, as it were
                 load_checkpoint(path, pieces)
     _assert_same(uninterrupted, pieces)
