@@ -9,6 +9,7 @@ returned as (N, 32, 32, 3), height-width-channel, exactly like CS231n's ``load_C
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,10 +27,11 @@ from minigrad.data.locate import (
 from minigrad.data.safe_pickle import (
     CifarFormatError,
     UnsafePickleError,
+    describe_value,
     load_pickle_safely,
     pickled_uint8_array,
 )
-from minigrad.validation import check_positive_int, describe
+from minigrad.validation import check_positive_int
 
 __all__ = [
     "IMAGE_SHAPE",
@@ -82,7 +84,7 @@ def _with_str_keys(obj: object, source: str) -> dict[str, object]:
     for key, value in obj.items():
         name = _text(key)
         if name is None:
-            raise CifarFormatError(f"{source}: dict key {describe(key)} is not a string")
+            raise CifarFormatError(f"{source}: dict key {describe_value(key)} is not a string")
         result[name] = value
     return result
 
@@ -92,17 +94,22 @@ def _require_keys(entries: Mapping[str, object], keys: tuple[str, ...], source: 
     if missing:
         raise CifarFormatError(
             f"{source}: missing key(s) {', '.join(map(repr, missing))}; found "
-            f"{describe(sorted(entries))}"
+            f"{describe_value(sorted(entries))}"
         )
 
 
 def _positive_int(value: object, what: str, source: str, high: int | None = None) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise CifarFormatError(  # as check_positive_int says it, for any value from a file
+            f"{source}: {what} must be an integer, got {type(value).__name__} "
+            f"{describe_value(value)}"
+        )
     try:
         number = check_positive_int(value, what)
     except (TypeError, ValueError) as err:  # a file that breaks the format
         raise CifarFormatError(f"{source}: {err}") from None
     if high is not None and number > high:
-        raise CifarFormatError(f"{source}: {what} must be <= {high}, got {describe(number)}")
+        raise CifarFormatError(f"{source}: {what} must be <= {high}, got {describe_value(number)}")
     return number
 
 
@@ -111,7 +118,7 @@ def _label_name(value: object, index: int, source: str) -> str:
     if name is None or not 0 < len(name) <= _MAX_LABEL_NAME_CHARS or not name.isprintable():
         raise CifarFormatError(
             f"{source}: label_names[{index}] must be a printable string of 1 to "
-            f"{_MAX_LABEL_NAME_CHARS} characters, got {describe(value)}"
+            f"{_MAX_LABEL_NAME_CHARS} characters, got {describe_value(value)}"
         )
     return name
 
@@ -129,7 +136,8 @@ def validate_meta(obj: object, source: str) -> CifarMeta:
     num_vis = _positive_int(entries["num_vis"], "num_vis", source)
     if num_vis != ROW_LENGTH:
         raise CifarFormatError(
-            f"{source}: num_vis is {describe(num_vis)}, expected {ROW_LENGTH} (32 x 32 x 3 values)"
+            f"{source}: num_vis is {describe_value(num_vis)}, expected {ROW_LENGTH} "
+            "(32 x 32 x 3 values)"
         )
     per_batch = _positive_int(
         entries["num_cases_per_batch"], "num_cases_per_batch", source, MAX_ROWS_PER_BATCH
@@ -138,7 +146,7 @@ def validate_meta(obj: object, source: str) -> CifarMeta:
     if type(raw_names) is not list or len(raw_names) != NUM_CLASSES:
         raise CifarFormatError(
             f"{source}: label_names must be a list of {NUM_CLASSES} strings, got "
-            f"{describe(raw_names)}"
+            f"{describe_value(raw_names)}"
         )
     names = tuple(_label_name(name, index, source) for index, name in enumerate(raw_names))
     return CifarMeta(names, per_batch, num_vis)
@@ -149,7 +157,7 @@ def _labels_as_array(labels: object, num_rows: int, source: str) -> np.ndarray:
     if type(labels) is not list:
         raise CifarFormatError(
             f"{source}: labels must be a flat list of ints, got {type(labels).__name__} "
-            f"{describe(labels)}"
+            f"{describe_value(labels)}"
         )
     if len(labels) != num_rows:
         raise CifarFormatError(
@@ -159,13 +167,13 @@ def _labels_as_array(labels: object, num_rows: int, source: str) -> np.ndarray:
         index = next(i for i, label in enumerate(labels) if type(label) is not int)
         raise CifarFormatError(
             f"{source}: labels must be a flat list of ints; item {index} is "
-            f"{type(labels[index]).__name__} {describe(labels[index])}"
+            f"{type(labels[index]).__name__} {describe_value(labels[index])}"
         )
     if not _LABELS.issuperset(labels):
         bad = [i for i, label in enumerate(labels) if label not in _LABELS]
         raise CifarFormatError(
             f"{source}: {len(bad)} label(s) outside 0..{NUM_CLASSES - 1}, "
-            f"first at index {bad[0]}: {describe(labels[bad[0]])}"
+            f"first at index {bad[0]}: {describe_value(labels[bad[0]])}"
         )
     return np.array(labels, dtype=np.int64)
 
@@ -182,12 +190,12 @@ def _data_rows(data: object, source: str, expected_rows: int | None) -> np.ndarr
     if len(shape) != 2 or shape[1] != ROW_LENGTH or not 1 <= shape[0] <= MAX_ROWS_PER_BATCH:
         raise CifarFormatError(
             f"{source}: data must have shape (n, {ROW_LENGTH}) with 1 <= n <= "
-            f"{MAX_ROWS_PER_BATCH}, got {describe(shape)}"
+            f"{MAX_ROWS_PER_BATCH}, got {describe_value(shape)}"
         )
     if expected_rows is not None and shape[0] != expected_rows:
         raise CifarFormatError(
             f"{source}: {shape[0]} rows, but {CIFAR10_META_FILE} says "
-            f"num_cases_per_batch = {describe(expected_rows)}"
+            f"num_cases_per_batch = {describe_value(expected_rows)}"
         )
     if rows is None:  # only now, with shape and byte count checked, NumPy sees the bytes
         rows = np.frombuffer(raw, dtype=np.uint8).reshape(shape)

@@ -32,6 +32,7 @@ cannot be used, because reading the pickle is the first place a file can turn ou
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import pickle
 import pickletools
@@ -49,6 +50,7 @@ __all__ = [
     "PickledDtype",
     "SafeCifarUnpickler",
     "UnsafePickleError",
+    "describe_value",
     "load_pickle_safely",
     "pickled_uint8_array",
     "scan_pickle",
@@ -125,6 +127,15 @@ _ALLOWED_OPCODES = frozenset(
     }
 )  # fmt: skip
 _MEMO_PUTS = frozenset({_CODE["BINPUT"], _CODE["LONG_BINPUT"]})
+# The scan's fast path: opcodes that push one plain object, and their argument's size.
+_PLAIN_PUSH = {
+    _CODE[name]: width
+    for name, width in (
+        ("NONE", 0), ("NEWTRUE", 0), ("NEWFALSE", 0), ("EMPTY_DICT", 0), ("EMPTY_LIST", 0),
+        ("BININT1", 1), ("BININT2", 2), ("BININT", 4), ("BINFLOAT", 8),
+    )
+}  # fmt: skip
+_SHORT_BINSTRING = _CODE["SHORT_BINSTRING"]
 _MEMO_GETS = frozenset({_CODE["BINGET"], _CODE["LONG_BINGET"]})
 
 _ALLOWED_GLOBAL_NAMES = frozenset(
@@ -136,6 +147,34 @@ _ALLOWED_GLOBAL_NAMES = frozenset(
         (b"_codecs", b"encode"),
     }
 )
+
+
+_BRIEF_ITEMS = 7  # one more than describe() shows, so it still marks the cut with '...'
+_BRIEF_CHARS = 64  # likewise for strings
+
+
+def _clip(value: object, depth: int) -> object:
+    if type(value) in (bytes, str):
+        return value[:_BRIEF_CHARS]  # type: ignore[index]
+    if depth <= 0:
+        return value
+    if type(value) in (tuple, list):
+        items = [_clip(item, depth - 1) for item in value[:_BRIEF_ITEMS]]  # type: ignore[index]
+        return tuple(items) if type(value) is tuple else items
+    if isinstance(value, dict):
+        pairs = itertools.islice(value.items(), _BRIEF_ITEMS)
+        return {_clip(key, 0): _clip(item, depth - 1) for key, item in pairs}
+    return value
+
+
+def describe_value(value: object) -> str:
+    """:func:`~minigrad.validation.describe` for a value read from a file.
+
+    Long strings and bytes and big containers are cut first, so that describing a
+    30 MB string costs as little as describing a short one (``repr`` of ``bytes`` is
+    otherwise built whole before it is shortened).
+    """
+    return describe(_clip(value, 3))
 
 
 def _corrupt(source: str, problem: str) -> CifarFormatError:
@@ -337,35 +376,54 @@ def scan_pickle(data: bytes, source: str) -> None:
         bytes after STOP.
     """
     model = _StackModel(source)
+    stack, size = model.stack, len(data)
     position = 0
     for _ in range(MAX_OPCODES + 1):
-        if position >= len(data):
-            raise _corrupt(source, f"ends at byte {position} before the STOP opcode")
+        if position >= size:
+            raise _corrupt(source, f"ends at byte {min(position, size)} before the STOP opcode")
         code = data[position]
-        if code not in _ALLOWED_OPCODES:
-            if code not in _NAME:
-                raise _corrupt(source, f"unknown opcode 0x{code:02x} at byte {position}")
-            raise UnsafePickleError(
-                f"{source}: refusing pickle opcode {_opcode_name(code)} at byte {position}; "
-                "CIFAR-10 batches are protocol-2 pickles of dicts, lists, strings, ints and "
-                "arrays"
-            )
-        argument, end = _argument(data, code, position + 1, source)
-        if code == _CODE["PROTO"] and (argument > _MAX_PROTOCOL or position != 0):
-            raise UnsafePickleError(
-                f"{source}: pickle protocol {argument} at byte {position}; CIFAR-10 batches "
-                "use protocol 2, declared once at the start"
-            )
-        if code == _CODE["STOP"]:
-            model.finish(position)
-            if end != len(data):
-                raise _corrupt(source, f"{len(data) - end} bytes after STOP")
+        # Fast path for most of a batch's opcodes (labels, file names): a plain object
+        # with a fixed-size or short argument. Running past the end is caught just above.
+        width = _PLAIN_PUSH.get(code)
+        if width is not None:
+            position += 1 + width
+            stack.append(0)
+            continue
+        if code == _SHORT_BINSTRING and position + 1 < size:
+            position += 2 + data[position + 1]
+            stack.append(0)
+            continue
+        position = _scan_opcode(data, code, position, model)
+        if position < 0:
             return
-        model.apply(code, argument, position)
-        position = end
     raise CifarFormatError(
         f"{source}: more than {MAX_OPCODES} pickle opcodes; a CIFAR-10 batch has about 20000"
     )
+
+
+def _scan_opcode(data: bytes, code: int, position: int, model: _StackModel) -> int:
+    """Check and apply one opcode; return where the next starts (-1 after STOP)."""
+    source = model.source
+    if code not in _ALLOWED_OPCODES:
+        if code not in _NAME:
+            raise _corrupt(source, f"unknown opcode 0x{code:02x} at byte {position}")
+        raise UnsafePickleError(
+            f"{source}: refusing pickle opcode {_opcode_name(code)} at byte {position}; "
+            "CIFAR-10 batches are protocol-2 pickles of dicts, lists, strings, ints and arrays"
+        )
+    argument, end = _argument(data, code, position + 1, source)
+    if code == _CODE["PROTO"] and (argument > _MAX_PROTOCOL or position != 0):
+        raise UnsafePickleError(
+            f"{source}: pickle protocol {argument} at byte {position}; CIFAR-10 batches use "
+            "protocol 2, declared once at the start"
+        )
+    if code == _CODE["STOP"]:
+        model.finish(position)
+        if end != len(data):
+            raise _corrupt(source, f"{len(data) - end} bytes after STOP")
+        return -1
+    model.apply(code, argument, position)
+    return end
 
 
 # --- inert records and the stand-ins that build them ------------------------------------------
@@ -433,7 +491,8 @@ class _NdarrayType(_StandIn):
 
     def __call__(self, *args: object) -> None:
         raise _ForbiddenCall(
-            f"numpy.ndarray called with {describe(args)}; the format only passes it to _reconstruct"
+            f"numpy.ndarray called with {describe_value(args)}; the format only passes it to "
+            "_reconstruct"
         )
 
 
@@ -460,7 +519,7 @@ class _Reconstruct(_StandIn):
         ):
             raise _ForbiddenCall(
                 f"_reconstruct is only allowed as _reconstruct(ndarray, (0,), 'b'), got "
-                f"{describe(args)}"
+                f"{describe_value(args)}"
             )
         return PickledArray()
 
@@ -492,7 +551,7 @@ class _Dtype(_StandIn):
             and _is_true(args[2])
         ):
             raise _ForbiddenCall(
-                f"dtype is only allowed as dtype(typecode, False, True), got {describe(args)}"
+                f"dtype is only allowed as dtype(typecode, False, True), got {describe_value(args)}"
             )
         if isinstance(typecode, bytes):
             typecode = typecode.decode("latin1")
@@ -521,7 +580,8 @@ class _LatinEncode(_StandIn):
             and args[1] in ("latin1", "latin-1")
         ):
             raise _ForbiddenCall(
-                f"_codecs.encode is only allowed as encode(str, 'latin1'), got {describe(args)}"
+                "_codecs.encode is only allowed as encode(str, 'latin1'), got "
+                f"{describe_value(args)}"
             )
         text = args[0]
         assert isinstance(text, str)
@@ -635,7 +695,7 @@ def load_pickle_safely(path: str | os.PathLike[str]) -> object:
         raise UnsafePickleError(f"{source}: {exc}") from None
     except _CORRUPT_PICKLE_ERRORS as exc:
         # The message can quote file content (an attribute name): keep it short.
-        raise _corrupt(source, f"{type(exc).__name__}: {describe(str(exc))}") from None
+        raise _corrupt(source, f"{type(exc).__name__}: {describe_value(str(exc))}") from None
 
 
 # --- from a record to validated bytes ------------------------------------------------------
@@ -710,23 +770,26 @@ def pickled_uint8_array(value: object, source: str, what: str) -> tuple[tuple[in
     if not (type(state) is tuple and len(state) == 5):
         raise CifarFormatError(
             f"{source}: {what}'s array state must be (1, shape, dtype, False, bytes), got "
-            f"{describe(state)}"
+            f"{describe_value(state)}"
         )
     version, raw_shape, dtype, fortran, raw = state
     if type(version) is not int or version != 1:
         raise CifarFormatError(f"{source}: {what}'s array state version must be 1")
     if not _is_uint8_dtype(dtype):
         raise CifarFormatError(
-            f"{source}: {what} must have dtype uint8, got {describe(dtype)} with state "
-            f"{describe(getattr(dtype, 'state', None))}"
+            f"{source}: {what} must have dtype uint8, got {describe_value(dtype)} with state "
+            f"{describe_value(getattr(dtype, 'state', None))}"
         )
     shape = _shape(raw_shape)
     if shape is None:
         raise CifarFormatError(
-            f"{source}: {what}'s shape must be a tuple of ints >= 0, got {describe(raw_shape)}"
+            f"{source}: {what}'s shape must be a tuple of ints >= 0, got "
+            f"{describe_value(raw_shape)}"
         )
     if fortran is not False:
-        raise CifarFormatError(f"{source}: {what} must be in C order, got {describe(fortran)}")
+        raise CifarFormatError(
+            f"{source}: {what} must be in C order, got {describe_value(fortran)}"
+        )
     if type(raw) is not bytes:
         raise CifarFormatError(
             f"{source}: {what}'s contents must be a byte string, got {type(raw).__name__}"

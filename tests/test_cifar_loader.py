@@ -38,7 +38,13 @@ from minigrad.data.cifar10 import (
     validate_batch,
 )
 from minigrad.data.locate import CifarFilesMissingError
-from minigrad.data.safe_pickle import load_pickle_safely
+from minigrad.data.safe_pickle import (
+    MAX_DICT_ITEMS,
+    MAX_FILE_BYTES,
+    MAX_OPCODES,
+    PickledArray,
+    load_pickle_safely,
+)
 
 REAL_DATA_ENV = "MINIGRAD_CIFAR10"
 
@@ -498,6 +504,116 @@ def test_a_file_cannot_change_how_the_next_file_loads(tmp_path: Path) -> None:
 
     assert poisoned.status == "unsafe_pickle", poisoned
     assert fresh.status == "unsafe_pickle" and after == fresh, (fresh, after)
+
+
+# --- every size is bounded by the format ----------------------------------------------------
+
+
+def test_a_file_bigger_than_any_cifar_file_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "huge"
+    with open(path, "wb") as file:
+        file.truncate(MAX_FILE_BYTES + 1)  # sparse: costs no disk
+
+    with pytest.raises(CifarFormatError, match="huge: .* bytes, more than any CIFAR-10 file"):
+        load_pickle_safely(path)
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        (b"\x80\x02](" + b"N" * MAX_OPCODES + b"e.", f"more than {MAX_OPCODES} pickle opcodes"),
+        (b"\x80\x02}" + b"JAAAANs" * (MAX_DICT_ITEMS + 1) + b".", "more than 1000 dict items"),
+        (b"\x80\x02}U\x01x\x85Ns.", "a tuple used as a dict key at byte"),
+        (b"\x80\x02N.N", "1 bytes after STOP"),
+        (b"\x80\x02NN.", "STOP at byte 4 with 2 objects"),
+        (b"\x80\x02(N.", "1 open MARKs"),
+        (b"\x80\x02N\x80\x02.", "protocol 2 at byte 3"),
+        (b"\x80\x02Nh\x00.", "memo index 0 at byte 3 was never set"),
+        (b"\x80\x02T\xff\xff\xff\xffN.", "BINSTRING at byte 2 declares -1 bytes"),
+        (b"\x80\x02(Nta.", "stack underflow at byte 5"),
+    ],
+    ids=["opcodes", "dict-items", "tuple-key", "trailing", "two-objects", "open-mark",
+         "second-proto", "memo-get", "negative-length", "underflow"],
+)  # fmt: skip
+def test_pickle_structure_outside_the_format_is_refused_by_the_scan(
+    tmp_path: Path, payload: bytes, problem: str
+) -> None:
+    path = write_pickle(tmp_path / "odd", payload)
+
+    with pytest.raises(CifarFormatError, match=f"odd: .*{re.escape(problem)}"):
+        load_pickle_safely(path)
+
+
+def test_codecs_encode_makes_no_more_bytes_than_the_file_holds(tmp_path: Path) -> None:
+    # One 1000-character text, encoded 10000 times through the memo: 10 MB from 90 kB.
+    setup = b"(c_codecs\nencode\nq\x00" + unicode_string("x" * 1000).code + b"q\x01"
+    setup += unicode_string("latin1").code + b"q\x02t"
+    calls = b"]" + b"h\x00h\x01h\x02\x86Ra" * 10000
+    path = write_pickle(tmp_path / "amplify", b"\x80\x02" + setup + calls + b"\x86.")
+
+    with pytest.raises(UnsafePickleError, match="amplify: .*more bytes than the file holds"):
+        load_pickle_safely(path)
+
+
+def test_build_twice_on_one_array_is_refused(tmp_path: Path) -> None:
+    array = array_pickle((1, 3072), bytes(3072)).code
+    state = py2_pickle_dumps((1, (1, 3072), dtype_pickle(), False, bytes(3072)))[2:-1]
+    path = write_pickle(tmp_path / "twice", b"\x80\x02" + array + state + b"b.")
+
+    with pytest.raises(UnsafePickleError, match="twice: BUILD applied twice"):
+        load_pickle_safely(path)
+
+
+def test_the_pickle_layer_returns_inert_records_and_the_rows_are_a_read_only_view(
+    fake: FakeCifar,
+) -> None:
+    batch = load_pickle_safely(fake.root / "data_batch_1")
+    assert isinstance(batch, dict) and isinstance(batch[b"data"], PickledArray)
+
+    rows, labels = validate_batch(batch, "data_batch_1", expected_rows=20)
+
+    np.testing.assert_array_equal(rows, fake.train_rows[:20])
+    assert rows.dtype == np.uint8 and rows.flags.c_contiguous and not rows.flags.writeable
+    np.testing.assert_array_equal(labels, fake.train_labels[:20])
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (np.asfortranarray(np.zeros((20, 3072), np.uint8)), "data must be in C order, got True"),
+        (np.zeros(20, dtype=[("pixels", np.uint8, (3072,))]), "data must have dtype uint8"),
+        (np.zeros((20, 3072), dtype=[("a", np.uint8)]), "data must have dtype uint8"),
+        (np.zeros((20, 3072), dtype=">u1"), None),  # a byte order is meaningless for u1
+        (np.zeros((20, 3072), dtype=object), "data must have dtype uint8"),
+        (np.zeros((20, 3072), dtype="V1"), "data must have dtype uint8"),
+        (np.zeros((20, 3072), dtype=np.int8), "data must have dtype uint8"),
+        (np.zeros((20, 3072), dtype=np.bool_), "data must have dtype uint8"),
+    ],
+    ids=["fortran", "sub-array", "structured", "big-endian", "object", "void", "int8", "bool"],
+)
+def test_python3_pickled_arrays_other_than_plain_uint8_are_refused(
+    fake: FakeCifar, data: np.ndarray, problem: str | None
+) -> None:
+    batch = {"data": data, "labels": [0] * 20}
+    (fake.root / "data_batch_3").write_bytes(pickle.dumps(batch, protocol=2))
+
+    if problem is None:
+        X_train, _, _, _ = load_cifar10(fake.root, dtype=np.uint8)
+        assert not X_train[40:60].any()
+    else:
+        with pytest.raises(CifarFormatError, match=f"data_batch_3: {problem}"):
+            load_cifar10(fake.root)
+
+
+def test_error_messages_about_huge_values_stay_short(fake: FakeCifar) -> None:
+    meta = meta_dict(20)
+    meta[b"label_names"] = [b"x" * 1_000_000] * 10
+    write_pickle(fake.root / "batches.meta", py2_pickle_dumps(meta))
+
+    with pytest.raises(CifarFormatError, match=r"label_names\[0\] must be a printable") as info:
+        load_cifar10(fake.root)
+
+    assert len(str(info.value)) < 300 + len(str(fake.root))
 
 
 # --- the real data ----------------------------------------------------------------------
