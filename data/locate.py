@@ -8,12 +8,19 @@ a download of the official archive into that cache. A folder the user named expl
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import platformdirs
 
-from minigrad.data.download import DataFetchError, download_and_extract, extract_archive
+from minigrad.data.download import (
+    DEFAULT_DEADLINE,
+    DataFetchError,
+    download_and_extract,
+    extract_archive,
+)
 from minigrad.data.safe_pickle import CifarFormatError
 
 __all__ = [
@@ -39,6 +46,9 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_ARCHIVE_NAME = "cifar-10-python.tar.gz"
 CIFAR10_FOLDER_NAME = "cifar-10-batches-py"  # the archive's top-level folder
+CIFAR10_ARCHIVE_BYTES = 170_498_071
+CIFAR10_MAX_BYTES = 256 << 20  # the official archive, with room; never gigabytes
+_CACHE_LOCK = ".cifar10-download.lock"
 CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_TEST_FILE = "test_batch"
 CIFAR10_META_FILE = "batches.meta"
@@ -117,6 +127,7 @@ def find_cifar10(
     md5: str = CIFAR10_MD5,
     progress: bool = True,
     timeout: float = 60.0,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> Path:
     """Return the folder holding the CIFAR-10 python batches, downloading them if needed.
 
@@ -127,7 +138,8 @@ def find_cifar10(
     download : allow downloading the official archive into the cache as a last resort.
     url, md5 : the archive to download and its checksum (the official release by default).
     progress : show a progress bar while downloading.
-    timeout : seconds to wait on the network before giving up.
+    timeout : seconds one wait on the network may take before giving up.
+    deadline : seconds the whole download may take.
 
     Returns
     -------
@@ -148,7 +160,48 @@ def find_cifar10(
     cache_folder = cifar10_cache_dir()
     if not missing_cifar10_files(cache_folder):
         return cache_folder
+    with _one_fetch_at_a_time(cache_folder.parent):
+        # Another process may have fetched it while this one waited.
+        if not missing_cifar10_files(cache_folder):
+            return cache_folder
+        return _fetch(cache_folder, download, url, md5, progress, timeout, deadline)
 
+
+@contextlib.contextmanager
+def _one_fetch_at_a_time(folder: Path) -> Iterator[None]:
+    """Hold an exclusive flock on the cache's lock file (where flock exists).
+
+    Two processes that find the cache empty would otherwise both download and both move
+    their copy into place; the second now waits and finds the first one's files.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no waiting, each fetch stays atomic on its own
+        yield
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / _CACHE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise CifarNotFoundError(f"{_where_to_put_the_files(folder / CIFAR10_FOLDER_NAME)} "
+                                 f"The cache {folder} cannot be written: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _fetch(
+    cache_folder: Path,
+    download: bool,
+    url: str,
+    md5: str,
+    progress: bool,
+    timeout: float,
+    deadline: float,
+) -> Path:
+    """Unpack a copied archive or download one into the cache; the cache folder."""
     archive = cache_folder.parent / CIFAR10_ARCHIVE_NAME
     have_archive = archive.is_file()
     if not have_archive and not download:
@@ -160,7 +213,10 @@ def find_cifar10(
             # A user who copied the archive by hand should not need the network.
             extract_archive(archive, cache_folder.parent, md5)
         else:
-            download_and_extract(url, cache_folder.parent, md5, progress=progress, timeout=timeout)
+            download_and_extract(
+                url, cache_folder.parent, md5, progress=progress, timeout=timeout,
+                deadline=deadline, max_bytes=CIFAR10_MAX_BYTES,
+            )
     except (DataFetchError, OSError) as exc:
         raise CifarNotFoundError(
             f"{_where_to_put_the_files(cache_folder)} Fetching it failed: {exc}"

@@ -1,7 +1,8 @@
 """Download, md5 check, safe extraction and data location, against a server on 127.0.0.1.
 
 Every test runs with ``MINIGRAD_CACHE_DIR`` in its own temporary folder and with
-``urlopen`` limited to 127.0.0.1, so nothing here can reach the network or the real cache.
+``socket.create_connection`` (what every HTTP connection opens) limited to 127.0.0.1, so
+nothing here can reach the network or the real cache.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import hashlib
 import io
 import os
 import socket
+import subprocess
+import sys
 import tarfile
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,7 +25,6 @@ import platformdirs
 import pytest
 from fake_cifar import write_fake_cifar
 
-import minigrad.data.download
 from minigrad.data.cifar10 import load_cifar10
 from minigrad.data.download import (
     ChecksumError,
@@ -32,6 +33,7 @@ from minigrad.data.download import (
     UnsafeArchiveError,
     download_and_extract,
     extract_archive,
+    sweep_stale_partials,
     unsafe_member_reason,
 )
 from minigrad.data.locate import (
@@ -43,6 +45,7 @@ from minigrad.data.locate import (
 )
 
 ARCHIVE = "cifar-10-python.tar.gz"
+TRICKLE = 0.05  # seconds between the bytes of a trickling server
 
 
 # --- fixtures: an isolated cache, a local server, archives -----------------------------
@@ -54,15 +57,14 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("MINIGRAD_CACHE_DIR", str(cache))
     monkeypatch.delenv("MINIGRAD_CIFAR10", raising=False)
-    real_urlopen = minigrad.data.download.urllib.request.urlopen
+    real_connect = socket.create_connection
 
-    def local_only(url: str, *args: object, **kwargs: object) -> object:
-        host = urllib.parse.urlsplit(url).hostname
-        if host != "127.0.0.1":
-            raise AssertionError(f"test tried to reach {url}")
-        return real_urlopen(url, *args, **kwargs)  # type: ignore[arg-type]
+    def local_only(address: tuple[str, int], *args: object, **kwargs: object) -> object:
+        if address[0] != "127.0.0.1":
+            raise AssertionError(f"test tried to reach {address[0]}:{address[1]}")
+        return real_connect(address, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(minigrad.data.download.urllib.request, "urlopen", local_only)
+    monkeypatch.setattr(socket, "create_connection", local_only)
     return cache
 
 
@@ -72,7 +74,13 @@ class QuietServer(ThreadingHTTPServer):
 
 
 class Server:
-    """A local HTTP server: ``routes`` maps a path to the bytes to send and how."""
+    """A local HTTP server: ``routes`` maps a path to the bytes to send and how.
+
+    Modes: "full"; "short" (announces 1000 bytes more than it sends); "stall" (half,
+    a pause, the rest); "trickle" / "trickle-no-length" (a byte every ``TRICKLE`` s);
+    "slow-headers" (a header line trickled for ever); "no-length" (no Content-Length);
+    "huge" (announces a terabyte).
+    """
 
     def __init__(self) -> None:
         self.routes: dict[str, tuple[bytes, str]] = {}
@@ -86,10 +94,24 @@ class Server:
                     self.send_error(404)
                     return
                 body, mode = server.routes[self.path]
+                if mode == "slow-headers":
+                    self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
+                    for _ in range(2000):  # a header line that never ends
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(TRICKLE)
+                    return
                 self.send_response(200)
-                announced = len(body) + 1000 if mode == "short" else len(body)
-                self.send_header("Content-Length", str(announced))
+                announced = {"short": len(body) + 1000, "huge": 10**12}.get(mode, len(body))
+                if not mode.endswith("no-length"):
+                    self.send_header("Content-Length", str(announced))
                 self.end_headers()
+                if mode.startswith("trickle"):
+                    for byte in body:  # one byte at a time, each well within the timeout
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(TRICKLE)
+                    return
                 if mode == "stall":
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()
@@ -164,7 +186,10 @@ def closed_port_url() -> str:
 
 
 def entries(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """What a folder holds, besides the cache's download lock (kept on purpose)."""
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name != ".cifar10-download.lock")
 
 
 # --- download_and_extract ---------------------------------------------------------------
@@ -439,3 +464,118 @@ def test_own_member_checks_suffice_without_tarfile_filters(
         extract_archive(evil, dest)
     assert entries(dest) == [] and not (tmp_path / "outside").exists()
     assert extract_archive(good, dest) == [dest / "cifar-10-batches-py"]
+
+
+# --- bounds: the deadline, the size cap, stale partial files ------------------------------
+
+
+@pytest.mark.parametrize("mode", ["trickle", "trickle-no-length", "slow-headers"])
+def test_a_trickling_server_is_cut_off_at_the_deadline(
+    server: Server, tmp_path: Path, mode: str
+) -> None:
+    body, md5 = cifar_archive(tmp_path)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    url = server.serve("/slow.tar.gz", body, mode=mode)
+    start = time.monotonic()
+
+    with pytest.raises(DownloadError, match="timed out: not finished within the deadline of 1 s"):
+        download_and_extract(url, dest, md5, progress=False, timeout=0.5, deadline=1.0)
+
+    # Each byte came well within the 0.5 s timeout; only the deadline could stop it.
+    assert time.monotonic() - start < 1.0 + 0.5 + 2.0
+    assert entries(dest) == []
+
+
+def test_a_body_without_a_size_is_capped(server: Server, tmp_path: Path) -> None:
+    body, md5 = cifar_archive(tmp_path)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    url = server.serve("/a.tar.gz", body, mode="no-length")
+
+    with pytest.raises(DownloadError, match="more than the 1000 bytes allowed arrived"):
+        download_and_extract(url, dest, md5, progress=False, max_bytes=1000)
+    assert entries(dest) == []
+    # Within the cap, a body without Content-Length downloads as usual.
+    assert download_and_extract(url, dest, md5, progress=False) == [dest / "cifar-10-batches-py"]
+
+
+def test_an_announced_size_beyond_the_cap_is_refused_before_reading(
+    server: Server, tmp_path: Path
+) -> None:
+    url = server.serve("/huge.tar.gz", b"x" * 100, mode="huge")
+
+    with pytest.raises(DownloadError, match="announces 1000000000000 bytes, more than the"):
+        download_and_extract(url, tmp_path, "0" * 32, progress=False)
+    assert entries(tmp_path) == []
+
+
+def _file(path: Path, data: bytes, age: float) -> Path:
+    """Write ``path`` and make it ``age`` seconds old."""
+    path.write_bytes(data)
+    return _age(path, age)
+
+
+def _age(path: Path, seconds: float) -> Path:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def test_sweep_removes_what_dead_downloads_left_and_nothing_live(tmp_path: Path) -> None:
+    fcntl = pytest.importorskip("fcntl")
+    _file(tmp_path / "a.tar.gz.x1.part", b"half", age=120)  # its download was killed
+    _file(tmp_path / "a.tar.gz.x2.part", b"just started", age=0)  # may not be locked yet
+    live = _file(tmp_path / "a.tar.gz.x3.part", b"being written", age=120)
+    staging = tmp_path / ".extract-abc"
+    staging.mkdir()
+    (staging / "half-extracted").write_text("x")
+    _age(staging, 7200)
+    _file(tmp_path / "cifar-10-batches-py.tar", b"a user's file", age=7200)  # never ours
+    with open(live, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as a live download holds its own
+        removed = sweep_stale_partials(tmp_path, older_than=3600)
+    assert sorted(p.name for p in removed) == [".extract-abc", "a.tar.gz.x1.part"]
+    assert entries(tmp_path) == ["a.tar.gz.x2.part", "a.tar.gz.x3.part",
+                                 "cifar-10-batches-py.tar"]
+    _age(live, 7200)  # older than any deadline: stale even if something holds it
+    assert [p.name for p in sweep_stale_partials(tmp_path, older_than=3600)] == [live.name]
+    assert sweep_stale_partials(tmp_path / "missing") == []
+
+
+def test_a_killed_download_leaves_a_part_that_the_next_download_removes(
+    server: Server, tmp_path: Path
+) -> None:
+    body, md5 = cifar_archive(tmp_path)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    slow = server.serve("/slow.tar.gz", body, mode="trickle")
+    script = ("import sys\nfrom minigrad.data.download import download_and_extract\n"
+              "download_and_extract(sys.argv[1], sys.argv[2], '0' * 32, progress=False)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen([sys.executable, "-c", script, slow, str(dest)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (server.requests and list(dest.glob("*.part"))):  # downloading now
+            assert time.monotonic() < deadline and child.poll() is None
+            time.sleep(0.05)
+        time.sleep(0.3)
+    finally:
+        child.kill()  # SIGKILL: its finally clause never runs
+        child.wait(timeout=30)
+    (part,) = dest.glob("*.part")
+    _age(part, 120)  # older than the grace period a starting download gets
+
+    placed = download_and_extract(server.serve("/a.tar.gz", body), dest, md5, progress=False)
+
+    assert placed == [dest / "cifar-10-batches-py"]
+    assert entries(dest) == ["cifar-10-batches-py"]  # the dead download's .part is gone
+
+
+def test_find_cifar10_caps_the_download_at_the_archives_size(
+    isolated: Path, server: Server, tmp_path: Path
+) -> None:
+    url = server.serve(f"/{ARCHIVE}", b"x" * 100, mode="huge")
+    with pytest.raises(CifarNotFoundError, match="announces 1000000000000 bytes"):
+        find_cifar10(url=url, progress=False)
+    assert entries(isolated) == []
