@@ -7,11 +7,22 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fake_cifar import write_fake_cifar
+from hostile_files import (
+    bomb_npz,
+    corrupt_deflate,
+    deep_json,
+    npy_bytes,
+    npy_header,
+    npz_bytes,
+    set_method,
+    zip_of,
+)
 
 from minigrad.cli import command as cli
 from minigrad.cli import train as cli_train
@@ -253,3 +264,266 @@ def test_divergence_exits_1_and_leaves_no_metrics(
     assert train(fake_data, out, "--learning-rate", "1e8") == cli.EXIT_DIVERGED
     assert "diverged" in capsys.readouterr().err
     assert (out / "config.json").exists() and not (out / "metrics.json").exists()
+
+
+# ------------------------------------------------------------------ hostile files and options
+
+
+def assert_one_line_error(err: str, message: str) -> None:
+    """``err`` ends with one ``error:`` line holding ``message``, and has no traceback."""
+    lines = err.strip().splitlines()
+    assert [line for line in lines if "error:" in line] == lines[-1:], err
+    assert message in lines[-1], err
+    assert "Traceback" not in err
+
+
+def copy_run(finished_run: Path, target: Path) -> Path:
+    target.mkdir()
+    for path in finished_run.iterdir():
+        (target / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+def weights_of(run_dir: Path) -> dict[str, np.ndarray]:
+    with np.load(run_dir / "weights.npz", allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def _deep(run_dir: Path) -> None:
+    (run_dir / "config.json").write_bytes(deep_json(50_000))
+
+
+def _huge_int(run_dir: Path) -> None:
+    (run_dir / "metrics.json").write_text('{"val_acc": ' + "7" * 5000 + "}")
+
+
+def _nan_metrics(run_dir: Path) -> None:
+    text = (run_dir / "metrics.json").read_text()
+    (run_dir / "metrics.json").write_text(text.replace('"seed": 0', '"seed": NaN'))
+
+
+def _list_config(run_dir: Path) -> None:
+    (run_dir / "config.json").write_text("[1, 2, 3]")
+
+
+def _latin1_config(run_dir: Path) -> None:
+    (run_dir / "config.json").write_bytes(b'{"dtype": "caf\xe9"}')
+
+
+def _header_2_50(run_dir: Path) -> None:
+    arrays = weights_of(run_dir)
+    members = [(f"{k}.npy", npy_bytes(v)) for k, v in arrays.items() if k != "2.b"]
+    members.append(("2.b.npy", npy_header("<f4", (2**50,)) + bytes(40)))
+    (run_dir / "weights.npz").write_bytes(zip_of(members))
+
+
+def _deflate_corrupt(run_dir: Path) -> None:
+    compressed = npz_bytes(weights_of(run_dir), zipfile.ZIP_DEFLATED)
+    (run_dir / "weights.npz").write_bytes(corrupt_deflate(compressed))
+
+
+def _lzma(run_dir: Path) -> None:
+    (run_dir / "weights.npz").write_bytes(npz_bytes(weights_of(run_dir), zipfile.ZIP_LZMA))
+
+
+def _unknown_method(run_dir: Path) -> None:
+    (run_dir / "weights.npz").write_bytes(set_method(npz_bytes(weights_of(run_dir)), 77))
+
+
+def _truncated(run_dir: Path) -> None:
+    data = (run_dir / "weights.npz").read_bytes()
+    (run_dir / "weights.npz").write_bytes(data[: len(data) // 3])
+
+
+def _object_member(run_dir: Path) -> None:
+    arrays = weights_of(run_dir)
+    members = [(f"{k}.npy", npy_bytes(v)) for k, v in arrays.items() if k != "2.b"]
+    members.append(("2.b.npy", npy_header("|O", (10,)) + bytes(80)))
+    (run_dir / "weights.npz").write_bytes(zip_of(members))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_deep, "config.json is not a file minigrad wrote: its JSON nests 50000 levels deep"),
+        (_huge_int, "an integer of 5000 digits"),
+        (_nan_metrics, "NaN is not a JSON number"),
+        (_list_config, "must hold a JSON object {...}, got a JSON array"),
+        (_latin1_config, "config.json is not UTF-8 text"),
+        (_header_2_50, "member '2.b' declares float32 of shape (1125899906842624,)"),
+        (_deflate_corrupt, "is corrupt"),
+        (_lzma, "compression method 14 (LZMA); only stored and deflate"),
+        (_unknown_method, "compression method 77 (unknown)"),
+        (_truncated, "weights.npz is corrupt or not an .npz file"),
+        (_object_member, "member '2.b' has dtype '|O'; only plain numbers"),
+    ],
+    ids=lambda value: getattr(value, "__name__", "")[1:] or None,
+)
+def test_evaluate_a_hostile_run_folder_is_one_line_and_exit_2(
+    damage: object, message: str, fake_data: Path, finished_run: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_dir = copy_run(finished_run, tmp_path / "run")
+    damage(run_dir)  # type: ignore[operator]
+    assert cli.main(["evaluate", str(run_dir), "--data-dir", str(fake_data), "--quiet"]) == 2
+    assert_one_line_error(capsys.readouterr().err, message)
+
+
+def test_an_extra_512_mib_member_is_refused_by_name_before_anything_is_inflated(
+    fake_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run_dir = tmp_path / "run"
+    assert train(fake_data, run_dir, "--hidden-size", "250") == 0
+    arrays = weights_of(run_dir)
+    assert 3_000_000 <= sum(a.nbytes for a in arrays.values()) < 4_000_000  # a 3 MB weights.npz
+    (run_dir / "weights.npz").write_bytes(bomb_npz(arrays, "extra", 512 << 20))
+    assert (run_dir / "weights.npz").stat().st_size < 5 << 20
+    opened: list[str] = []
+    real_open = zipfile.ZipFile.open
+
+    def spy(self: zipfile.ZipFile, name: object, *args: object, **kwargs: object) -> object:
+        opened.append(getattr(name, "filename", name))  # type: ignore[arg-type]
+        return real_open(self, name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy)
+    assert cli.main(["evaluate", str(run_dir), "--data-dir", str(fake_data), "--quiet"]) == 2
+    assert_one_line_error(capsys.readouterr().err, "holds an unexpected array 'extra'")
+    assert opened == []  # refused from the zip directory: not one member was opened
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--hidden-size", "100000000", "--hidden-size 100000000 needs about"),
+        ("--batch-size", "1000000000", "--batch-size 1000000000 needs about"),
+        ("--num-training", "1000000000000", "--num-training 1000000000000 needs about"),
+        ("--num-iters", "0", "num_iters must be a positive integer"),
+        ("--batch-size", "-5", "batch_size must be a positive integer"),
+        ("--seed", "9" * 5000, "invalid int value"),
+        ("--learning-rate", "1e999", "learning_rate must be a finite number > 0, got inf"),
+        ("--lr-decay", "nan", "lr_decay must be a finite number"),
+    ],
+)
+def test_train_options_that_cannot_work_are_one_line_before_any_data_is_read(
+    option: str, value: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "out"
+    # No data folder: the option must be refused before the data is looked for.
+    argv = ["train", "--data-dir", str(tmp_path / "no-data"), "--out", str(out), option, value]
+    assert cli.main(argv) == 2
+    assert_one_line_error(capsys.readouterr().err, message)
+    assert not out.exists()
+
+
+def _symlink_loop(tmp_path: Path) -> Path:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    return tmp_path / "a"
+
+
+def _a_file(tmp_path: Path) -> Path:
+    (tmp_path / "file").write_text("not a folder")
+    return tmp_path / "file"
+
+
+def _under_a_file(tmp_path: Path) -> Path:
+    return _a_file(tmp_path) / "run"
+
+
+def _broken_link(tmp_path: Path) -> Path:
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    return tmp_path / "link"
+
+
+def _unencodable(tmp_path: Path) -> Path:
+    return tmp_path / "run-\ud800"  # a lone surrogate: no file system encoding takes it
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (_symlink_loop, "a symbolic-link loop"),
+        (_a_file, "exists and is not a folder"),
+        (_under_a_file, "is not a folder"),
+        (_broken_link, "is a broken symbolic link"),
+        (_unencodable, "cannot be encoded by the file system"),
+    ],
+    ids=lambda value: getattr(value, "__name__", "")[1:] or None,
+)
+def test_an_unusable_out_is_one_line_before_training(
+    where: object, message: str, fake_data: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = where(tmp_path)  # type: ignore[operator]
+    assert train(fake_data, out) == 2
+    err = capsys.readouterr().err
+    assert_one_line_error(err, message)
+    assert "loading CIFAR-10" not in err  # refused before the data
+
+
+def test_an_out_name_that_is_not_utf8_still_gets_a_complete_folder(
+    fake_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = Path(os.fsdecode(os.fsencode(tmp_path) + b"/run-\xff"))  # bytes the FS keeps
+    assert train(fake_data, out) == 0
+    assert (out / "metrics.json").is_file()  # report.md no longer fails after training
+    assert "# minigrad run run-\\udcff" in (out / "report.md").read_text(encoding="utf-8")
+    assert "run folder: " in capsys.readouterr().out
+
+
+def test_train_into_a_folder_another_process_writes_is_refused_naming_it(
+    fake_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "busy"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom minigrad.files.folder_lock import "
+         "lock_folder\nlock = lock_folder(sys.argv[1])\nprint('held', flush=True)\n"
+         "time.sleep(60)", str(out)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert train(fake_data, out) == 2
+        assert_one_line_error(capsys.readouterr().err, f"is in use by PID {holder.pid}")
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert train(fake_data, out) == 0  # the holder died: its stale lock is taken over
+
+
+def test_a_failed_train_leaves_no_empty_default_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--data-dir", str(tmp_path / "missing"), *SMALL]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_loaded_run_predict_refuses_what_has_no_class(finished_run: Path) -> None:
+    from minigrad.experiment.run_folder import load_run
+
+    run = load_run(finished_run)
+    good = np.full((2, 32, 32, 3), 128, dtype=np.uint8)
+    assert run.predict(good).shape == (2,)
+    np.testing.assert_array_equal(run.predict(good.reshape(2, -1)), run.predict(good))
+    cases: list[tuple[object, type, str]] = [
+        (np.full((2, 3072), np.nan), ValueError, "images contains 6144 NaN or inf"),
+        (np.full((1, 32, 32, 3), np.inf, dtype=np.float32), ValueError, "NaN or inf"),
+        (np.zeros((0, 3072)), ValueError, "empty batch"),
+        (np.zeros((0, 32, 32, 3)), ValueError, "empty batch"),
+        ("an image", TypeError, "must be a numpy array, got str"),
+        (np.array(["a"] * 3072).reshape(1, 3072), TypeError, "must hold real numbers"),
+        (np.zeros((2, 3072), dtype=bool), TypeError, "must hold real numbers"),
+        (np.zeros((2, 3072), dtype=complex), TypeError, "must hold real numbers"),
+        (np.zeros((2, 3, 32, 32)), ValueError, r"shape \(N, 32, 32, 3\) or \(N, 3072\)"),
+        (np.zeros((2, 3071)), ValueError, r"got \(2, 3071\)"),
+        (np.zeros(3072), ValueError, r"got \(3072,\)"),
+        (np.array(5.0), ValueError, r"got \(\)"),
+    ]
+    for images, error, message in cases:
+        with pytest.raises(error, match=message):
+            run.predict(images)  # type: ignore[arg-type]
