@@ -286,3 +286,113 @@ def test_callback_states_must_match(tmp_path: Path) -> None:
     same.callbacks.append(EarlyStopping(3))
     load_checkpoint(tmp_path / "ckpt", same)
     assert same.callbacks[0].state_dict() == with_stopper.callbacks[0].state_dict()
+
+
+# ---------------------------------------------------------------------- hostile checkpoints
+
+
+def _rehash(saved: Path, data: bytes, meta_change: dict | None = None) -> None:
+    """Replace the npz by ``data`` and make the json name its digest (an attacker can)."""
+    import hashlib
+
+    json_path = checkpoint_json_path(saved)
+    meta = json.loads(json_path.read_text())
+    _npz(saved).write_bytes(data)
+    meta["npz_sha256"] = hashlib.sha256(data).hexdigest()
+    meta.update(meta_change or {})
+    json_path.write_text(json.dumps(meta))
+
+
+def _index_entry(saved: Path, key: str, entry: object) -> None:
+    json_path = checkpoint_json_path(saved)
+    meta = json.loads(json_path.read_text())
+    meta["arrays"][key] = entry
+    json_path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("deep json", "nests 30000 levels deep"),
+        ("huge int", "an integer of 5000 digits"),
+        ("nan in json", "NaN is not a JSON number"),
+        ("index 2**50", r"needs about 16.0 PiB of memory, but only"),
+        ("index object dtype", "with dtype '|O'; only plain numbers"),
+        ("index garbage", "not a shape and a dtype"),
+        ("extra member", "unexpected array 'extra'"),
+        ("npz larger than its index", "is larger than"),
+        ("npz is lzma", r"compression method 14 \(LZMA\)"),
+        ("npz is a folder", "is not a minigrad checkpoint|incomplete|is a folder"),
+    ],
+)
+def test_a_hostile_checkpoint_is_a_checkpoint_error(
+    saved: Path, damage: str, message: str
+) -> None:
+    from hostile_files import deep_json, npy_bytes, npz_bytes, zip_of
+
+    json_path = checkpoint_json_path(saved)
+    text = json_path.read_text()
+    with np.load(_npz(saved), allow_pickle=False) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    if damage == "deep json":
+        json_path.write_bytes(deep_json(30_000))
+    elif damage == "huge int":
+        json_path.write_text(text.replace('"iteration": 7', '"iteration": ' + "7" * 5000))
+    elif damage == "nan in json":
+        json_path.write_text(text.replace('"iteration": 7', '"iteration": NaN'))
+    elif damage == "index 2**50":
+        _index_entry(saved, "model/0.W", {"shape": [2**50], "dtype": "<f8"})
+    elif damage == "index object dtype":
+        _index_entry(saved, "model/0.W", {"shape": [2], "dtype": "|O"})
+    elif damage == "index garbage":
+        _index_entry(saved, "model/0.W", {"shape": "big", "dtype": 3})
+    elif damage == "extra member":
+        members = [(f"{k}.npy", npy_bytes(v)) for k, v in arrays.items()]
+        _rehash(saved, zip_of([*members, ("extra.npy", npy_bytes(np.zeros(3)))]))
+    elif damage == "npz larger than its index":
+        _rehash(saved, _npz(saved).read_bytes() + bytes(1 << 20))
+    elif damage == "npz is lzma":
+        _rehash(saved, npz_bytes(arrays, zipfile.ZIP_LZMA))
+    elif damage == "npz is a folder":
+        _npz(saved).unlink()
+        (json_path.parent / json.loads(text)["npz"]).mkdir()
+    trainer = _trainer(seed=5)
+    before = _params(trainer)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(saved, trainer)
+    for name, value in before.items():
+        assert np.array_equal(trainer.model.params[name], value)
+
+
+HOLD = (
+    "import sys, time\nfrom minigrad.files.folder_lock import lock_folder\n"
+    "lock = lock_folder(sys.argv[1])\nprint('held', flush=True)\ntime.sleep(60)\n"
+)
+
+
+def test_a_checkpoint_folder_another_process_writes_is_refused(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from minigrad.files.folder_lock import FolderInUseError
+    from minigrad.training.checkpoint import PeriodicCheckpoint
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)],
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        trainer = _trainer()
+        with pytest.raises(FolderInUseError, match=f"in use by PID {holder.pid}"):
+            save_checkpoint(tmp_path / "ckpt", trainer)
+        trainer.callbacks.append(PeriodicCheckpoint(tmp_path / "ckpt", every=2))
+        with pytest.raises(FolderInUseError, match=f"in use by PID {holder.pid}"):
+            trainer.fit(X, Y, num_iters=4)  # refused at the start, before any step
+        assert trainer.iteration == 0
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    trainer.fit(X, Y, num_iters=4)  # the holder is gone: its lock is taken over
+    assert read_checkpoint(tmp_path / "ckpt")[0]["iteration"] == 4
+    assert not (tmp_path / ".minigrad.lock").exists()  # released at the end of fit

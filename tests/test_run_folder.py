@@ -21,10 +21,13 @@ from minigrad.experiment.run_folder import (
     WEIGHTS_FILE,
     RunFolderError,
     center_rows,
+    claim_new_run_folder,
+    claim_run_folder,
     history_csv,
     history_from_csv,
     load_run,
     prepare_run_folder,
+    read_history,
     run_metrics,
     timing_record,
     write_config,
@@ -395,3 +398,94 @@ def test_keep_best_state_round_trips_through_a_trainer_checkpoint_state() -> Non
     assert not empty.has_best
     with pytest.raises(ValueError, match="both a best state and its accuracy"):
         empty.load_state_dict({**state, "best_state": None})
+
+
+# ---------------------------------------------------------------- hostile run folders
+
+
+def _weights(folder: Path) -> dict[str, np.ndarray]:
+    with np.load(folder / WEIGHTS_FILE, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("deep metrics", "metrics.json is not a file minigrad wrote: its JSON nests 10000"),
+        ("huge hidden_size", "hidden_size=100000000 needs about .* of memory to load"),
+        ("config with an int of 4400 digits", "an integer of 4400 digits"),
+        ("duplicate key", "the key 'seed' appears twice"),
+        ("mean image 2-D", r"'mean_image' must be a 1-D float array .*got float64 of shape"),
+        ("mean image int", r"'mean_image' must be a 1-D float array .*int64"),
+        ("mean image NaN", "'mean_image' holds NaN or inf"),
+        ("no mean image", "has no 'mean_image' array"),
+        ("extra member", "holds an unexpected array 'notes'"),
+        ("wrong dtype", "'0.W' is float64 but this model's is float32"),
+    ],
+)
+def test_load_run_names_each_hostile_file(run_dir: Path, damage: str, message: str) -> None:
+    from hostile_files import deep_json
+
+    arrays = _weights(run_dir)
+    if damage == "deep metrics":
+        (run_dir / METRICS_FILE).write_bytes(deep_json(10_000, "{"))
+    elif damage == "huge hidden_size":
+        write_config(run_dir, TINY.replace(hidden_size=100_000_000))
+    elif damage == "config with an int of 4400 digits":
+        (run_dir / CONFIG_FILE).write_text('{"seed": ' + "3" * 4400 + "}")
+    elif damage == "duplicate key":
+        (run_dir / CONFIG_FILE).write_text('{"seed": 1, "seed": 2}')
+    elif damage == "mean image 2-D":
+        write_npz_atomic(run_dir / WEIGHTS_FILE, {**arrays, "mean_image": np.zeros((2, 3072))})
+    elif damage == "mean image int":
+        write_npz_atomic(run_dir / WEIGHTS_FILE, {**arrays, "mean_image": np.zeros(3072, int)})
+    elif damage == "mean image NaN":
+        arrays["mean_image"][5] = np.nan
+        write_npz_atomic(run_dir / WEIGHTS_FILE, arrays)
+    elif damage == "no mean image":
+        del arrays["mean_image"]
+        write_npz_atomic(run_dir / WEIGHTS_FILE, arrays)
+    elif damage == "extra member":
+        write_npz_atomic(run_dir / WEIGHTS_FILE, {**arrays, "notes": np.zeros(3)})
+    elif damage == "wrong dtype":
+        write_npz_atomic(run_dir / WEIGHTS_FILE, {**arrays, "0.W": arrays["0.W"].astype("f8")})
+    with pytest.raises(RunFolderError, match=message):
+        load_run(run_dir)
+
+
+def test_read_history_names_bad_text(run_dir: Path) -> None:
+    assert read_history(run_dir).loss[:2] == history_from_csv(
+        (run_dir / "history.csv").read_text()).loss[:2]
+    (run_dir / "history.csv").write_bytes(b"iteration,loss,epoch,train_acc,val_acc\n0,\xff,,,\n")
+    with pytest.raises(RunFolderError, match=r"history.csv is not UTF-8 text: .*\(line 2\)"):
+        read_history(run_dir)
+    with pytest.raises(RunFolderError, match="line 2: 3 cells, expected 5"):
+        history_from_csv("iteration,loss,epoch,train_acc,val_acc\n0,1.0,\n")
+    with pytest.raises(RunFolderError, match="not a CSV file: field larger"):
+        history_from_csv('iteration,loss,epoch,train_acc,val_acc\n"' + "1" * 200_000 + '"\n')
+
+
+def test_claiming_a_run_folder(tmp_path: Path) -> None:
+    from minigrad.files.folder_lock import LOCK_FILE
+
+    with claim_new_run_folder(tmp_path / "runs", "stem") as first:
+        with claim_new_run_folder(tmp_path / "runs", "stem") as second:
+            assert (first.folder.name, second.folder.name) == ("stem", "stem-2")
+            assert (second.folder / LOCK_FILE).exists()
+    assert not (second.folder / LOCK_FILE).exists()
+    # A lock file left by a killed run does not make a folder "used"; a file does.
+    (first.folder / LOCK_FILE).write_text('{"pid": 999999999}')
+    with claim_run_folder(first.folder) as again:
+        assert again.taken_over_from == 999999999
+        (first.folder / "config.json").write_text("{}")
+    with pytest.raises(RunFolderError, match="is not empty"):
+        claim_run_folder(first.folder)
+
+
+def test_train_into_folder_checks_memory_before_making_the_folder(tmp_path: Path) -> None:
+    from minigrad.experiment.training_run import train_into_folder
+
+    with pytest.raises(ConfigError, match="hidden_size=100000000 needs about"):
+        train_into_folder(TINY.replace(hidden_size=100_000_000), synthetic_split(),
+                          tmp_path / "run")
+    assert not (tmp_path / "run").exists()

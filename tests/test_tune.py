@@ -439,3 +439,146 @@ def test_a_killed_cli_search_resumes_every_trial_exactly_once(
     assert sorted(ids) == list(range(trials))  # every trial exactly once
     assert after[: len(before)] == before  # the finished ones were not run again
     assert f"{trials} trials:" in resumed.stdout
+
+
+# ------------------------------------------------------------------ hostile input
+
+
+def _one_line(err: str, message: str) -> None:
+    lines = err.strip().splitlines()
+    assert [line for line in lines if "error:" in line] == lines[-1:], err
+    assert message in lines[-1], err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--top", "-1"], "--top must be a positive integer, got -1"),
+        (["--top", "0"], "--top must be a positive integer, got 0"),
+        (["--trials", "1000000000"], "num_trials must be <= 1000000, got 1000000000"),
+        (["--hidden-size", "100000000"], "--hidden-size 100000000 needs about"),
+        (["--batch-sizes", "20", "1000000000"], "--batch-sizes 1000000000 needs about"),
+        (["--num-iters", "0", "10"], "num_iters LOW must be a positive integer, got 0"),
+        (["--target-acc", "nan"], "target_acc must be a finite number"),
+    ],
+)
+def test_cli_options_that_cannot_work_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    # No data: every option must be refused before the data is looked for.
+    assert main(_tune_args(tmp_path / "no-data", tmp_path / "s", 2) + extra) == 2
+    _one_line(capsys.readouterr().err, message)
+    assert not (tmp_path / "s").exists()
+
+
+def test_leaderboard_refuses_a_negative_top() -> None:
+    results = [_result(0, val_acc=0.3), _result(1, val_acc=0.5)]
+    with pytest.raises(TuneError, match="top must be a positive integer, got -1"):
+        leaderboard(results, top=-1)
+    assert len(leaderboard(results, top=1).splitlines()) == 3  # header, one row, counts
+
+
+@pytest.fixture(scope="module")
+def small_search(fake_cifar: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("search") / "s"
+    assert main([*_tune_args(fake_cifar, out, 2, "10 12"), "--no-save-best"]) == 0
+    return out
+
+
+def _copy(folder: Path, target: Path) -> Path:
+    target.mkdir()
+    for path in folder.iterdir():
+        if path.is_file():
+            (target / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+def _row_edit(column: str, value: str) -> object:
+    def edit(folder: Path) -> None:
+        lines = (folder / RESULTS_FILE).read_text().splitlines()
+        cells = next(csv.reader([lines[1]]))
+        cells[COLUMNS.index(column)] = value
+        lines[1] = ",".join(cells)
+        (folder / RESULTS_FILE).write_text("\n".join(lines) + "\n")
+
+    return edit
+
+
+def _bytes_in_results(data: bytes) -> object:
+    def edit(folder: Path) -> None:
+        (folder / RESULTS_FILE).write_bytes((folder / RESULTS_FILE).read_bytes() + data)
+
+    return edit
+
+
+def _search_json(text: bytes) -> object:
+    def edit(folder: Path) -> None:
+        (folder / "search.json").write_bytes(text)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_bytes_in_results(b"3,ok,adam,\xff\xfe\n"), "trials.csv is not UTF-8 text"),
+        (_bytes_in_results(b"3,ok\x00,adam\n"), "trials.csv, line 4: "),
+        (_bytes_in_results(b'"' + b"x" * 200_000 + b'"\n'), "field larger than field limit"),
+        (_row_edit("val_acc", "nan"), "line 2: val_acc must be a finite number >= 0 and <= 1"),
+        (_row_edit("val_acc", "1.5"), "line 2: val_acc must be a finite number >= 0 and <= 1"),
+        (_row_edit("trial_id", "-1"), "line 2: trial_id must be >= 0, got -1"),
+        (_row_edit("seconds", "-inf"), "line 2: seconds must be a finite number >= 0"),
+        (_row_edit("optimizer", "lbfgs"), "line 2: unknown optimizer 'lbfgs'"),
+        (_row_edit("iterations", "9" * 5000), "line 2: "),
+        (_search_json(b"[" * 20_000 + b"]" * 20_000), "search.json is not a file minigrad wrote"),
+        (_search_json(b"[1, 2]"), "search.json must hold a JSON object"),
+        (_search_json(b'{"settings": [1], "data": {"num_training": 120, "num_validation": 20, '
+                      b'"num_test": 20}}'), "search settings must be a mapping, got list"),
+        (_search_json(b'{"settings": {}, "data": 5}'), "'data' must give the three split sizes"),
+        (_search_json(b'{"settings": {"seed": ' + b"1" * 4400 + b'}}'), "an integer of 4400"),
+    ],
+)
+def test_cli_resume_of_a_damaged_search_is_one_line(
+    small_search: Path, fake_cifar: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    damage: object, message: str,
+) -> None:
+    folder = _copy(small_search, tmp_path / "s")
+    damage(folder)  # type: ignore[operator]
+    assert main([*_tune_args(fake_cifar, folder, 3, "10 12"), "--resume", "--no-save-best"]) == 2
+    _one_line(capsys.readouterr().err, message)
+
+
+def test_cli_tune_into_a_folder_another_process_writes_is_refused(
+    small_search: Path, fake_cifar: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _copy(small_search, tmp_path / "s")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom minigrad.files.folder_lock import "
+         "lock_folder\nlock = lock_folder(sys.argv[1])\nprint('held', flush=True)\n"
+         "time.sleep(60)", str(folder)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        argv = [*_tune_args(fake_cifar, folder, 3, "10 12"), "--resume", "--no-save-best"]
+        assert main(argv) == 2
+        _one_line(capsys.readouterr().err, f"is in use by PID {holder.pid}")
+        assert len(read_results(folder / RESULTS_FILE)) == 2  # nothing was run or written
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
+def test_a_search_without_out_gets_its_own_folder(
+    fake_cifar: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = _tune_args(fake_cifar, tmp_path, 1, "10 12")
+    args = args[: args.index("--out")] + args[args.index("--out") + 2 :]
+    assert main([*args, "--no-save-best"]) == 0
+    assert main([*args, "--no-save-best"]) == 0  # same second, same seed: a -2 folder
+    folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(folders) == 2 and all("-tune-seed0" in name for name in folders)
+    assert all(not (tmp_path / "runs" / n / ".minigrad.lock").exists() for n in folders)
