@@ -98,11 +98,13 @@ class SGD(Optimizer):
     -----
     State: ``velocity`` (shape and dtype of the parameter) when ``momentum > 0``.
 
-    Plain SGD has no fused path. The one-pass ``p += -lr * g`` would be BLAS ``?axpy``
-    (SciPy's, a second OpenBLAS whose threads compete with NumPy's, threaded above 10000
-    elements); the two NumPy passes of :func:`sgd_update` cost about 0.03 ms per iteration on
-    the workbook net's (50, 3072) float32 ``W1`` and keep minigrad within the benchmark's
-    targets against the hand-fused iteration (``benchmarks/README.md``).
+    Plain SGD has no fused path. NumPy has no one-pass ``p += a * x``; BLAS ``?axpy`` is one,
+    but only SciPy's (a second OpenBLAS, which runs it on all its threads above 10000
+    elements). Measured on the 2-vCPU benchmark host (2026-12-02, the workbook's (50, 3072)
+    ``W1``, hot caches, load average 1.4): the two NumPy passes of :func:`sgd_update` took
+    44 us at float32 and 76 us at float64, ``?axpy`` 19 and 36 us. With other processes
+    busy (55-75% of the CPUs), whole ``Trainer.fit`` iterations ran 2.5x slower with ``?axpy``
+    than with the two passes (interleaved A/B), so the update stays in NumPy.
     """
 
     name = "sgd"
