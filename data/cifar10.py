@@ -114,13 +114,15 @@ def _positive_int(value: object, what: str, source: str, high: int | None = None
 
 
 def _label_name(value: object, index: int, source: str) -> str:
-    name = _text(value)
-    if name is None or not 0 < len(name) <= _MAX_LABEL_NAME_CHARS or not name.isprintable():
-        raise CifarFormatError(
-            f"{source}: label_names[{index}] must be a printable string of 1 to "
-            f"{_MAX_LABEL_NAME_CHARS} characters, got {describe_value(value)}"
-        )
-    return name
+    # The length is checked before decoding, so a 30 MB "name" is never copied.
+    if isinstance(value, (bytes, str)) and 0 < len(value) <= _MAX_LABEL_NAME_CHARS:
+        name = _text(value)
+        if name is not None and name.isprintable():
+            return name
+    raise CifarFormatError(
+        f"{source}: label_names[{index}] must be a printable string of 1 to "
+        f"{_MAX_LABEL_NAME_CHARS} characters, got {describe_value(value)}"
+    )
 
 
 def validate_meta(obj: object, source: str) -> CifarMeta:

@@ -181,10 +181,21 @@ def _corrupt(source: str, problem: str) -> CifarFormatError:
     return CifarFormatError(f"{source}: truncated or corrupt pickle ({problem})")
 
 
+def _printable(text: str, limit: int = 40) -> str:
+    """``text`` with anything unprintable (a terminal escape sequence from the file)
+    backslash-escaped, cut to ``limit`` characters."""
+    escaped = "".join(
+        char if char.isascii() and char.isprintable() else ascii(char)[1:-1]
+        for char in text[:limit]
+    )
+    return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
+
+
 def _forbidden_global(source: str, module: str, name: str) -> UnsafePickleError:
     return UnsafePickleError(
-        f"{source}: refusing to load global {module[:60]}.{name[:60]}; a CIFAR-10 batch only "
-        "needs NumPy's array globals, so this file is not a genuine batch and may be malicious"
+        f"{source}: refusing to load global {_printable(module)}.{_printable(name)}; a "
+        "CIFAR-10 batch only needs NumPy's array globals, so this file is not a genuine batch "
+        "and may be malicious"
     )
 
 
@@ -428,25 +439,25 @@ def _scan_opcode(data: bytes, code: int, position: int, model: _StackModel) -> i
 
 # --- inert records and the stand-ins that build them ------------------------------------------
 
-_UNSET: Any = object()
-
 
 class PickledArray:
     """What a pickle's ``_reconstruct(ndarray, (0,), 'b')`` and BUILD made: inert data.
 
-    ``state`` is whatever BUILD gave, unchecked (NumPy's would be ``(version, shape,
-    dtype, fortran_order, raw_bytes)``); see :func:`pickled_uint8_array`.
+    ``state`` is whatever BUILD gave (``built`` says whether it did), unchecked; NumPy's
+    would be ``(version, shape, dtype, fortran_order, raw_bytes)``. See
+    :func:`pickled_uint8_array`.
     """
 
-    __slots__ = ("state",)
+    __slots__ = ("built", "state")
 
     def __init__(self) -> None:
-        self.state: object = _UNSET
+        self.built = False
+        self.state: object = None
 
     def __setstate__(self, state: object) -> None:
-        if self.state is not _UNSET:
+        if self.built:
             raise _ForbiddenCall("BUILD applied twice to one pickled array")
-        self.state = state
+        self.built, self.state = True, state
 
     def __repr__(self) -> str:
         return "<pickled ndarray>"
@@ -455,16 +466,17 @@ class PickledArray:
 class PickledDtype:
     """What a pickle's ``dtype(typecode, align, copy)`` and BUILD made: inert data."""
 
-    __slots__ = ("state", "typecode")
+    __slots__ = ("built", "state", "typecode")
 
     def __init__(self, typecode: str) -> None:
         self.typecode = typecode
-        self.state: object = _UNSET
+        self.built = False
+        self.state: object = None
 
     def __setstate__(self, state: object) -> None:
-        if self.state is not _UNSET:
+        if self.built:
             raise _ForbiddenCall("BUILD applied twice to one pickled dtype")
-        self.state = state
+        self.built, self.state = True, state
 
     def __repr__(self) -> str:
         return f"<pickled dtype {self.typecode!r}>"
