@@ -274,8 +274,9 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         self._deadline = deadline
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        # context=None: http.client's default, which verifies certificates and host names.
         connection = _watched(http.client.HTTPSConnection, self._deadline)
-        return self.do_open(connection, req, context=self._context)
+        return self.do_open(connection, req, context=None)
 
 
 def _open_url(url: str, timeout: float, deadline: _Deadline) -> Any:
