@@ -53,6 +53,8 @@ DEFAULT_DEADLINE = 3600.0
 """Seconds a whole download may take by default."""
 DEFAULT_MAX_BYTES = 4 << 30
 """The largest archive downloaded by default (4 GiB)."""
+MAX_ARCHIVE_MEMBERS = 10_000
+MAX_EXTRACTED_BYTES = 8 << 30  # what an archive may unpack to (CIFAR-10: 178 MB)
 PART_SUFFIX = ".part"
 STAGING_PREFIX = ".extract-"
 _PART_GRACE_SECONDS = 60.0  # a .part this young may be a download that has not locked it yet
@@ -110,8 +112,13 @@ def unsafe_member_reason(member: tarfile.TarInfo) -> str | None:
 
 
 def _check_members(members: Iterable[tarfile.TarInfo], archive: str) -> list[tarfile.TarInfo]:
-    """Return the members if every one is safe, else raise naming the first bad one."""
-    checked = []
+    """Return the members if every one is safe, else raise naming the first bad one.
+
+    ``members`` is consumed one header at a time, so an archive of a million members or
+    of terabytes (a compression bomb) is refused at the cap, not after reading them all.
+    """
+    checked: list[tarfile.TarInfo] = []
+    total = 0
     for member in members:
         reason = unsafe_member_reason(member)
         if reason is not None:
@@ -119,6 +126,12 @@ def _check_members(members: Iterable[tarfile.TarInfo], archive: str) -> list[tar
                 f"{archive}: member {member.name!r} {reason}; refusing to extract anything"
             )
         checked.append(member)
+        total += member.size
+        if len(checked) > MAX_ARCHIVE_MEMBERS or total > MAX_EXTRACTED_BYTES:
+            raise UnsafeArchiveError(
+                f"{archive}: more than {MAX_ARCHIVE_MEMBERS} members or "
+                f"{MAX_EXTRACTED_BYTES} bytes to unpack; refusing to extract anything"
+            )
     return checked
 
 
@@ -146,7 +159,7 @@ def _extract_checked(archive: Path, dest_dir: Path) -> list[Path]:
     try:
         with tar:
             try:
-                members = _check_members(tar.getmembers(), str(archive))
+                members = _check_members(tar, str(archive))
                 if hasattr(tarfile, "data_filter"):
                     # Python >= 3.10.12 / 3.11.4: the standard library's own safety net too.
                     tar.extractall(staging, members=members, filter="data")

@@ -25,6 +25,7 @@ import platformdirs
 import pytest
 from fake_cifar import write_fake_cifar
 
+import minigrad.data.download
 from minigrad.data.cifar10 import load_cifar10
 from minigrad.data.download import (
     ChecksumError,
@@ -579,3 +580,17 @@ def test_find_cifar10_caps_the_download_at_the_archives_size(
     with pytest.raises(CifarNotFoundError, match="announces 1000000000000 bytes"):
         find_cifar10(url=url, progress=False)
     assert entries(isolated) == []
+
+
+def test_an_archive_that_would_unpack_too_much_is_refused_before_extracting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(minigrad.data.download, "MAX_EXTRACTED_BYTES", 1000)
+    archive = tmp_path / "big.tar.gz"
+    archive.write_bytes(tar_gz([file_member("cifar-10-batches-py/a", b"x" * 600),
+                                file_member("cifar-10-batches-py/b", b"y" * 600)]))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(UnsafeArchiveError, match="bytes to unpack; refusing to extract"):
+        extract_archive(archive, dest)
+    assert entries(dest) == []
