@@ -8,6 +8,7 @@ inflate more than the member it was asked for.
 from __future__ import annotations
 
 import io
+import json
 import os
 import zipfile
 from pathlib import Path
@@ -24,6 +25,8 @@ from hostile_files import (
     set_method,
     zip_of,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minigrad.files.bounded_json import json_nesting_depth, parse_json, read_json, read_json_object
 from minigrad.files.bounded_read import UnreadableFileError, read_bytes_bounded, read_text_bounded
@@ -62,6 +65,29 @@ def test_nesting_is_measured_outside_strings_only() -> None:
     assert json_nesting_depth(b"") == 0
     nested = b'{"k": ' * 64 + b"0" + b"}" * 64
     assert parse_json(nested, "x.json") is not None  # the limit itself is allowed
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\u00e9\n'),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(alphabet='[]{}"\\a', max_size=3), inner, max_size=3),
+    max_leaves=20,
+)
+
+
+@given(_json_values, st.sampled_from([1, 3, 1 << 20]))
+def test_nesting_depth_is_that_of_the_value(value: object, block: int) -> None:
+    data = json.dumps(value, ensure_ascii=False).encode("utf-8")
+    assert json_nesting_depth(data, block=block) == _depth(value)
+    assert parse_json(data, "x.json") == value
 
 
 def test_nesting_limit_is_linear_time_on_adversarial_escapes() -> None:

@@ -1,1 +1,1 @@
-"""Files written atomically, so a reader sees the old file or the new one, never half."""
+"""Safe file I/O: atomic writes, bounded reads (JSON, npz, text), folder locks, output paths."""

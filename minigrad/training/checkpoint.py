@@ -55,7 +55,7 @@ CHECKPOINT_FORMAT = "minigrad-checkpoint"
 CHECKPOINT_VERSION = 1
 _ARRAY_MARK = "__array__"  # a JSON leaf {"__array__": "<key>"} stands for an npz entry
 _DIGEST_CHARS = 16
-MAX_JSON_BYTES = 64 << 20  # the scalars and the index; the arrays are in the npz
+MAX_JSON_BYTES = 16 << 20  # the scalars and the index; the arrays are in the npz
 _MEMBER_OVERHEAD = 2 * 1024 + MAX_HEADER_BYTES  # zip headers + the .npy header, per array
 
 
