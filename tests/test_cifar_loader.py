@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import subprocess
+import sys
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -459,6 +461,18 @@ def test_crafted_file_gets_the_documented_error_in_a_capped_child(
 
     assert outcome.ok and outcome.status != "loaded", outcome
     assert re.search(problem, outcome.detail), outcome
+
+
+def test_the_cli_reports_the_crafted_batch_in_one_line(fake: FakeCifar, tmp_path: Path) -> None:
+    write_pickle(fake.root / "data_batch_1", empty_object_array_batch())
+    command = [sys.executable, "-m", "minigrad", "train", "--data-dir", str(fake.root)]
+    command += ["--out", str(tmp_path / "run")]
+
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert len(errors) == 1 and "data_batch_1: data must have dtype uint8" in errors[0], errors
 
 
 def test_crafted_files_are_as_small_as_the_issue_says() -> None:
