@@ -1,4 +1,12 @@
-"""The training loop: sample, forward, loss, backward, L2, step; epochs decay the rate."""
+"""The training loop: batch, forward, loss, backward, L2, step; epochs decay the rate.
+
+The loop takes its minibatches from a batch source (:mod:`minigrad.data.batch_source`):
+``fit(X, y)`` wraps float rows in an :class:`~minigrad.data.array_batches.ArrayBatches`
+(the trainer's sampler + gathered rows: the same draws and numbers as always), and
+``fit(source)`` uses any other, e.g. uint8 images with augmentation
+(:class:`~minigrad.data.image_batches.ImageBatches`). Validation data is an (M, D) array or
+rows converted a chunk at a time (:class:`~minigrad.data.image_rows.ImageRows`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.data.batching import MinibatchBuffer
+from minigrad.data.array_batches import ArrayBatches, is_array_state
+from minigrad.data.batch_source import BatchSource, EvaluationRows
 from minigrad.data.sampling import (
     SAMPLING_KINDS,
     Sampler,
@@ -17,7 +26,7 @@ from minigrad.data.sampling import (
     generator_state,
     make_sampler,
 )
-from minigrad.evaluation import accuracy
+from minigrad.evaluation import Model, accuracy, eval_mode
 from minigrad.loss import Loss
 from minigrad.regularization import add_l2_gradients
 from minigrad.sequential import Sequential
@@ -33,9 +42,15 @@ from minigrad.validation import (
     check_real,
 )
 
-__all__ = ["Trainer", "DivergenceError"]
+__all__ = ["Trainer", "DivergenceError", "EvaluationData", "evaluate_accuracy"]
 
 TRAINER_STATE_ENTRIES = ("iteration", "config", "model", "optimizer", "sampler", "history")
+
+EvaluationData = np.ndarray | EvaluationRows
+"""Validation or test data: rows (M, D), or rows converted a chunk at a time."""
+
+DEFAULT_BATCH_SIZE = 200
+DEFAULT_SAMPLING = "shuffle"
 
 
 class DivergenceError(FloatingPointError):
@@ -50,6 +65,37 @@ def _all_finite(arrays: Iterable[np.ndarray]) -> bool:
     return all(math.isfinite(float(np.vdot(a.ravel("K"), a.ravel("K")))) for a in arrays)
 
 
+def evaluate_accuracy(
+    model: Model, X: EvaluationData, y: np.ndarray, chunk_size: int = 1000
+) -> float:
+    """Fraction of rows whose predicted class is ``y``, in eval mode, ``chunk_size`` rows at a time.
+
+    Parameters
+    ----------
+    model : a layer or model (evaluated in eval mode), or a function from rows to scores.
+    X : rows (M, D), or an :class:`~minigrad.data.batch_source.EvaluationRows` such as
+        ``ImageRows(test_images, normalization, dtype)`` (uint8 images normalised a chunk at
+        a time, never augmented, never converted whole).
+    y : int ndarray of shape (M,).
+    """
+    if isinstance(X, np.ndarray):
+        return accuracy(model, X, y, chunk_size)
+    if not isinstance(X, EvaluationRows):
+        raise TypeError(
+            f"X must be rows (an ndarray) or EvaluationRows (e.g. ImageRows), got "
+            f"{type(X).__name__}"
+        )
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    correct = 0
+    with eval_mode(model) as forward:
+        for rows, chunk in X.chunks(chunk_size):
+            scores = forward(chunk)
+            if rows.start == 0:
+                check_labels(y, X.num_rows, scores.shape[1])
+            correct += int(np.count_nonzero(np.argmax(scores, axis=1) == y[rows]))
+    return correct / X.num_rows
+
+
 class Trainer:
     """Trains a model with an optimiser on integer-labelled data.
 
@@ -61,11 +107,15 @@ class Trainer:
     loss : the loss layer (any :class:`~minigrad.loss.Loss`: ``forward(scores, y) -> float``,
         ``backward() -> dscores``); softmax cross-entropy by default.
     reg : L2 strength on the model's weights (``0.5 * reg * sum(W**2)``).
-    batch_size : rows per minibatch.
+    batch_size : rows per minibatch when training on arrays (default 200).
     sampling : ``"shuffle"`` (epochs without replacement, the default; needs ``rng``) or
-        ``"replacement"`` (the workbook's).
-    rng : the generator for sampling; ``None`` with ``"replacement"`` uses NumPy's
+        ``"replacement"`` (the workbook's), when training on arrays.
+    rng : the generator for sampling arrays; ``None`` with ``"replacement"`` uses NumPy's
         global legacy generator like the workbook.
+    batches : a batch source to train from (it brings its own batch size, sampling and
+        generator, so ``batch_size``, ``sampling`` and ``rng`` must then be left out).
+        A source can also be given to the first :meth:`fit` instead; given here, a
+        checkpoint loaded before that fit is checked against it at once.
     callbacks : hooks for progress, logging and stopping.
     eval_chunk_size : rows per forward pass when measuring accuracy.
 
@@ -73,7 +123,10 @@ class Trainer:
     ----------
     iteration : iterations run so far (0-based index of the next one).
     history : the curves recorded so far.
-    sampler : built on the first :meth:`fit` for the training set's size.
+    batch_size, sampling : the arrays' settings, or the batch source's once it is bound.
+    batches : the batch source this trainer trains from (None for arrays, or before the
+        first ``fit(source)``).
+    sampler : for arrays, built on the first :meth:`fit` for the training set's size.
     stop_training : a callback sets it to end :meth:`fit` after the current iteration.
     """
 
@@ -84,13 +137,16 @@ class Trainer:
         *,
         loss: Loss | None = None,
         reg: float = 0.0,
-        batch_size: int = 200,
-        sampling: str = "shuffle",
+        batch_size: int | None = None,
+        sampling: str | None = None,
         rng: np.random.Generator | None = None,
+        batches: BatchSource | None = None,
         callbacks: Iterable[Callback] = (),
         eval_chunk_size: int = 1000,
     ) -> None:
-        check_choice(sampling, "sampling", SAMPLING_KINDS)
+        self._array_settings = not (batch_size is None and sampling is None and rng is None)
+        kind = DEFAULT_SAMPLING if sampling is None else sampling
+        check_choice(kind, "sampling", SAMPLING_KINDS)
         if sampling == "shuffle" and rng is None:
             raise ValueError(
                 "shuffled sampling needs an explicit np.random.Generator (rng=...); "
@@ -100,8 +156,10 @@ class Trainer:
         self.optimizer = optimizer
         self.loss = SoftmaxCrossEntropy() if loss is None else loss
         self.reg = check_real(reg, "reg", low=0.0)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-        self.sampling = sampling
+        self.batch_size = check_positive_int(
+            DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size"
+        )
+        self.sampling = kind
         self.rng = rng
         self.callbacks = list(callbacks)
         self.eval_chunk_size = check_positive_int(eval_chunk_size, "eval_chunk_size")
@@ -109,24 +167,99 @@ class Trainer:
         self.iteration = 0
         self.stop_training = False
         self.sampler: Sampler | None = None
+        self.batches: BatchSource | None = None
+        # A batch source's state loaded before the source was given (applied when it is).
+        self._saved_source_state: Mapping[str, Any] | None = None
+        if batches is not None:
+            self._check_bindable(batches)
+            self._bind(batches)
 
-    def _check_data(
-        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray | None, y_val: np.ndarray | None
-    ) -> None:
+    # ------------------------------------------------------------------ data checks
+
+    def _check_bindable(self, source: Any) -> None:
+        if not isinstance(source, BatchSource):
+            raise TypeError(
+                f"batches must be a batch source (minigrad.data.batch_source.BatchSource), "
+                f"got {type(source).__name__}"
+            )
+        if self._array_settings:
+            raise ValueError(
+                "batch_size, sampling and rng are the batch source's settings: give them to "
+                "the source, and build the Trainer without them"
+            )
+        if self.sampler is not None:
+            raise ValueError(
+                "this trainer has trained on arrays X, y (its sampler is theirs); continue "
+                "with arrays, or train the batch source with a new Trainer"
+            )
+        if self.batches is not None and source is not self.batches:
+            raise ValueError(
+                "this trainer trains from another batch source; continue with the same "
+                "source object (a new one can take over with "
+                "new.load_state_dict(old.state_dict()))"
+            )
+        if self._saved_source_state is not None:
+            source.check_state_dict(self._saved_source_state)
+
+    def _bind(self, source: BatchSource) -> None:
+        if self._saved_source_state is not None:
+            source.load_state_dict(self._saved_source_state)
+            self._saved_source_state = None
+        self.batches = source
+        self.batch_size = source.batch_size
+        self.sampling = source.sampling
+
+    def _check_training_data(self, X: Any, y: Any) -> BatchSource | None:
+        """Check ``fit``'s training data; the batch source to bind (None for arrays)."""
         width, classes, dtype = self.model.in_features, self.model.out_features, self.model.dtype
-        pairs = [("X", "y", X, y)]
-        if X_val is not None or y_val is not None:
-            if X_val is None or y_val is None:
-                raise ValueError("give both X_val and y_val, or neither")
-            pairs.append(("X_val", "y_val", X_val, y_val))
-        for x_name, y_name, features, labels in pairs:
-            check_features(features, width, x_name)
-            check_labels(labels, features.shape[0], classes, y_name)
-            if dtype is not None and features.dtype != dtype:
-                raise TypeError(
-                    f"{x_name} is {features.dtype} but the model's parameters are {dtype}; "
-                    f"convert the data once, e.g. {x_name}.astype(np.{dtype})"
+        if isinstance(X, np.ndarray) or y is not None:
+            if self.batches is not None or self._saved_source_state is not None:
+                raise ValueError(
+                    "this trainer trains from a batch source; call fit(X_val=..., ...) or "
+                    "fit(source, ...) without arrays"
                 )
+            check_features(X, width, "X")
+            check_labels(y, X.shape[0], classes, "y")
+            self._check_dtype("X", X.dtype, f"convert the data once, e.g. X.astype(np.{dtype})")
+            return None
+        source = self.batches if X is None else X
+        if source is None:
+            raise ValueError("give training data: arrays X and y, or a batch source")
+        self._check_bindable(source)
+        if source.num_features != width:
+            raise ValueError(
+                f"the batch source's rows have {source.num_features} features, but the model "
+                f"expects {width}"
+            )
+        self._check_dtype("the batch source's rows", source.dtype,
+                          f"build the source with dtype=np.{dtype}")
+        check_labels(source.labels, source.num_train, classes, "the batch source's labels")
+        return source
+
+    def _check_validation_data(self, X_val: Any, y_val: Any) -> None:
+        if X_val is None and y_val is None:
+            return
+        if X_val is None or y_val is None:
+            raise ValueError("give both X_val and y_val, or neither")
+        width, classes = self.model.in_features, self.model.out_features
+        if isinstance(X_val, EvaluationRows) and not isinstance(X_val, np.ndarray):
+            if X_val.num_features != width:
+                raise ValueError(
+                    f"X_val has {X_val.num_features} features per row, but the model expects "
+                    f"{width}"
+                )
+            check_labels(y_val, X_val.num_rows, classes, "y_val")
+            self._check_dtype("X_val", X_val.dtype, "build it with the model's dtype")
+            return
+        check_features(X_val, width, "X_val")
+        check_labels(y_val, X_val.shape[0], classes, "y_val")
+        self._check_dtype("X_val", X_val.dtype,
+                          f"convert the data once, e.g. X_val.astype(np.{self.model.dtype})")
+
+    def _check_dtype(self, name: str, dtype: np.dtype, advice: str) -> None:
+        ours = self.model.dtype
+        if ours is not None and dtype != ours:
+            raise TypeError(f"{name} is {dtype} but the model's parameters are {ours}; {advice}")
 
     def step(self, X_batch: np.ndarray, y_batch: np.ndarray) -> float:
         """One iteration on a minibatch: forward, loss, backward, L2, update. Returns the loss.
@@ -157,9 +290,9 @@ class Trainer:
 
     def fit(
         self,
-        X: np.ndarray,
-        y: np.ndarray,
-        X_val: np.ndarray | None = None,
+        X: np.ndarray | BatchSource | None = None,
+        y: np.ndarray | None = None,
+        X_val: EvaluationData | None = None,
         y_val: np.ndarray | None = None,
         num_iters: int | None = None,
         *,
@@ -169,12 +302,16 @@ class Trainer:
 
         Parameters
         ----------
-        X : ndarray of shape (N, D), the model's dtype
-        y : int ndarray of shape (N,)
-        X_val, y_val : optional validation rows (M, D) and labels (M,)
+        X : the training data: rows (N, D) in the model's dtype (with ``y``), or a batch
+            source (without ``y``), or None for the source the trainer already has.
+        y : int ndarray of shape (N,), the labels of rows ``X``.
+        X_val, y_val : optional validation data, rows (M, D) or an
+            :class:`~minigrad.data.batch_source.EvaluationRows` (e.g.
+            ``source.evaluation_rows(val_images)``), and labels (M,); evaluated in eval
+            mode, ``eval_chunk_size`` rows at a time, at every epoch end.
         num_iters : iterations to run in this call (100 if neither count is given).
         num_epochs : or this many epochs: ``ceil(num_epochs * iterations_per_epoch)``
-            iterations of the sampler.
+            iterations of the source.
 
         Returns
         -------
@@ -182,24 +319,35 @@ class Trainer:
         """
         if num_iters is not None and num_epochs is not None:
             raise ValueError("give num_iters or num_epochs, not both")
-        self._check_data(X, y, X_val, y_val)
-        sampler = self._sampler_for(X.shape[0])
+        source_to_bind = self._check_training_data(X, y)
+        self._check_validation_data(X_val, y_val)
         if num_epochs is not None:
-            num_iters = sampler.iterations_for_epochs(check_positive_int(num_epochs, "num_epochs"))
-        num_iters = check_positive_int(100 if num_iters is None else num_iters, "num_iters")
+            num_epochs = check_positive_int(num_epochs, "num_epochs")
+        if num_iters is not None:
+            num_iters = check_positive_int(num_iters, "num_iters")
+        # Everything is checked: from here on the trainer changes.
+        source: BatchSource
+        if source_to_bind is None:
+            assert isinstance(X, np.ndarray) and y is not None
+            source = ArrayBatches(X, y, self._sampler_for(X.shape[0]))
+        else:
+            if source_to_bind is not self.batches:
+                self._bind(source_to_bind)
+            source = source_to_bind
+        if num_epochs is not None:
+            num_iters = source.iterations_for_epochs(num_epochs)
+        num_iters = 100 if num_iters is None else num_iters
         self.stop_training = False
         self.model.train()
         for callback in self.callbacks:
             callback.on_train_begin(self)
         end = self.iteration + num_iters
-        batches = MinibatchBuffer(X, y)
         while self.iteration < end and not self.stop_training:
             it = self.iteration
-            idx = sampler.indices(it)
-            X_batch, y_batch = batches.gather(idx)  # reused buffers, overwritten next iteration
+            X_batch, y_batch = source.batch(it)  # buffers, overwritten by the next batch
             loss = self.step(X_batch, y_batch)
             self.history.loss.append(loss)
-            if sampler.is_epoch_end(it):
+            if source.is_epoch_end(it):
                 self._end_epoch(it, X_batch, y_batch, X_val, y_val)
             self.iteration = it + 1
             for callback in self.callbacks:
@@ -223,14 +371,15 @@ class Trainer:
         iteration: int,
         X_batch: np.ndarray,
         y_batch: np.ndarray,
-        X_val: np.ndarray | None,
+        X_val: EvaluationData | None,
         y_val: np.ndarray | None,
     ) -> None:
-        # accuracy() evaluates in eval mode and puts the model back in train mode.
+        # Both evaluate in eval mode and put the model back in train mode. The minibatch is
+        # the one just trained on (augmented, if the source augments).
         train_acc = accuracy(self.model, X_batch, y_batch, self.eval_chunk_size)
         val_acc = None
         if X_val is not None and y_val is not None:
-            val_acc = accuracy(self.model, X_val, y_val, self.eval_chunk_size)
+            val_acc = evaluate_accuracy(self.model, X_val, y_val, self.eval_chunk_size)
             self.history.val_acc.append(val_acc)
         self.history.train_acc.append(train_acc)
         self.history.epoch_iterations.append(iteration)
@@ -249,19 +398,30 @@ class Trainer:
         dict with ``iteration``; ``config`` (reg, batch_size, sampling); ``model``
         (``model.state_dict()``: parameters and buffers by name); ``model_extra`` (the
         layers' random-generator states, ``model.extra_state()``); ``optimizer`` (its
-        ``state_dict()``); ``sampler`` (its ``state_dict()``, or None before the first
-        fit) and ``rng`` (before the first fit, the random generator's state, else None);
-        ``history`` (curves as arrays);
-        ``callbacks`` (class name -> state, for callbacks with a ``state_dict``).
+        ``state_dict()``); ``sampler``: the batch source's ``state_dict()`` (for arrays,
+        the sampler's, whose format is unchanged; for another source, its own, marked with
+        a ``"source"`` entry), or None before the first fit; ``rng`` (before the first fit
+        on arrays, the random generator's state, else None); ``history`` (curves as
+        arrays); ``callbacks`` (class name -> state, for callbacks with a ``state_dict``).
         """
+        source_state: Any = None
+        if self.batches is not None:
+            source_state = self.batches.state_dict()
+        elif self._saved_source_state is not None:
+            source_state = dict(self._saved_source_state)
+        elif self.sampler is not None:
+            source_state = self.sampler.state_dict()
+        draws_arrays = self.rng is not None or self.sampling == "replacement"
         return {
             "iteration": self.iteration,
             "config": {"reg": self.reg, "batch_size": self.batch_size, "sampling": self.sampling},
             "model": self.model.state_dict(),
             "model_extra": self.model.extra_state(),
             "optimizer": self.optimizer.state_dict(),
-            "sampler": None if self.sampler is None else self.sampler.state_dict(),
-            "rng": generator_state(self.rng) if self.sampler is None else None,
+            "sampler": source_state,
+            "rng": generator_state(self.rng)
+            if source_state is None and self.batches is None and draws_arrays
+            else None,
             "history": self.history.state_dict(),
             "callbacks": {
                 key: callback.state_dict() for key, callback in self._stateful_callbacks().items()
@@ -273,7 +433,10 @@ class Trainer:
 
         The trainer must be configured like the saved one (same model architecture,
         optimiser type, reg, batch size, sampling, and callbacks with state); the
-        optimiser's hyper-parameters and schedule are taken from the state.
+        optimiser's hyper-parameters and schedule are taken from the state. A run from a
+        batch source resumes with a source built like the saved one: given as ``batches=``
+        (its state is checked here) or to the next :meth:`fit` (checked there, before
+        anything changes).
 
         Raises
         ------
@@ -284,7 +447,13 @@ class Trainer:
         missing = [entry for entry in TRAINER_STATE_ENTRIES if entry not in state]
         if missing:
             raise ValueError(f"trainer state has no {missing} entries")
-        self._check_config(state["config"])
+        saved = state["sampler"]
+        saved_kind = "none" if saved is None else "arrays" if is_array_state(saved) else "source"
+        ours = "arrays" if self.batches is None else "source"
+        self._check_config(
+            state["config"],
+            batching=saved_kind == ours or (saved_kind == "none" and ours == "arrays"),
+        )
         iteration = _checked_iteration(state["iteration"])
         model_state = self.model.check_state_dict(state["model"])
         model_extra = state.get("model_extra") or {}
@@ -297,7 +466,19 @@ class Trainer:
                 f"the state has callback states for {sorted(saved_callbacks)} but this trainer's "
                 f"callbacks with state are {sorted(callbacks)}"
             )
-        sampler = self._sampler_from(state["sampler"], state.get("rng"))
+        sampler: Sampler | None = None
+        if saved is None:
+            self._check_rng_state(state.get("rng"))
+        elif self.batches is not None:
+            self.batches.check_state_dict(saved)
+        elif saved_kind == "arrays":
+            sampler = self._sampler_from(saved)
+        elif self._array_settings:
+            raise ValueError(
+                f"the state is of a batch source of {saved.get('source')!r}, but this trainer "
+                "was built for arrays (batch_size, sampling or rng); build it without them and "
+                "give it the source"
+            )
         # Callbacks and the optimiser validate their own states as they load; undo the
         # callbacks if a later one fails, so a failed load changes nothing.
         before = {key: callback.state_dict() for key, callback in callbacks.items()}
@@ -309,36 +490,49 @@ class Trainer:
             for key, callback in callbacks.items():
                 callback.load_state_dict(before[key])
             raise
-        if sampler is not None:
-            sampler.load_state_dict(state["sampler"])
-        elif state.get("rng") is not None:
-            apply_generator_state(self.rng, state["rng"])
+        if self.batches is not None:
+            if saved is not None:
+                self.batches.load_state_dict(saved)
+        else:
+            if sampler is not None:
+                sampler.load_state_dict(saved)
+            elif saved is None and state.get("rng") is not None:
+                apply_generator_state(self.rng, state["rng"])
+            self.sampler = sampler
+            self._saved_source_state = saved if saved_kind == "source" else None
         self.model.load_state_dict(model_state)
         self.model.load_extra_state(model_extra)
-        self.sampler = sampler
         self.history = history
         self.iteration = iteration
         self.stop_training = False
 
-    def _sampler_from(self, saved: Any, rng_state: Any) -> Sampler | None:
-        """A new sampler that ``saved`` checks out against (None if there was none yet)."""
-        if saved is None:
-            if rng_state is not None:
-                if not isinstance(rng_state, Mapping):
-                    raise ValueError(f"trainer state 'rng' must be a mapping, got {rng_state!r}")
-                check_generator_state(self.rng, rng_state)
-            return None
-        if not isinstance(saved, Mapping) or "num_train" not in saved:
+    def _check_rng_state(self, rng_state: Any) -> None:
+        if rng_state is None:
+            return
+        if not isinstance(rng_state, Mapping):
+            raise ValueError(f"trainer state 'rng' must be a mapping, got {rng_state!r}")
+        check_generator_state(self.rng, rng_state)
+
+    def _sampler_from(self, saved: Mapping[str, Any]) -> Sampler:
+        """A new sampler that ``saved`` (an array run's sampler state) checks out against."""
+        if "num_train" not in saved:
             raise ValueError("the sampler state has no 'num_train' entry")
         num_train = check_positive_int(saved["num_train"], "sampler num_train")
         sampler = make_sampler(self.sampling, num_train, self.batch_size, self.rng)
         sampler.check_state_dict(saved)
         return sampler
 
-    def _check_config(self, config: Any) -> None:
+    def _check_config(self, config: Any, *, batching: bool = True) -> None:
+        """Check the saved reg (and, with ``batching``, batch size and sampling) against ours.
+
+        A batch source checks its own batch size and sampling in its state, so they are
+        left out when the state is a source's and this trainer has none yet.
+        """
         if not isinstance(config, Mapping):
             raise ValueError(f"trainer state 'config' must be a mapping, got {config!r}")
-        ours = {"reg": self.reg, "batch_size": self.batch_size, "sampling": self.sampling}
+        ours: dict[str, Any] = {"reg": self.reg}
+        if batching:
+            ours.update(batch_size=self.batch_size, sampling=self.sampling)
         for key, value in ours.items():
             if key not in config:
                 raise ValueError(f"trainer state 'config' has no {key!r} entry")
