@@ -214,6 +214,8 @@ def test_default_run_folder_name(tmp_path: Path) -> None:
         (["evaluate", "{tmp}/no-such-run"], "does not exist"),
         (["evaluate", "{corrupt}"], "corrupt or not an .npz file"),
         (["train", "--out", "{used}"], "is not empty"),
+        (["train", "--out", ""], "--out is empty"),
+        (["tune", "--out", "", "--data-dir", "{tmp}"], "--out is empty"),
         (["frobnicate"], "invalid choice"),
     ],
 )

@@ -582,3 +582,16 @@ def test_a_search_without_out_gets_its_own_folder(
     folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert len(folders) == 2 and all("-tune-seed0" in name for name in folders)
     assert all(not (tmp_path / "runs" / n / ".minigrad.lock").exists() for n in folders)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"optimizers": "sgd"}, "optimizers must be a list of optimiser names, got 'sgd'"),
+        ({"batch_sizes": 5}, "batch_sizes must be a list of batch sizes, got 5"),
+        ({"lr_sgd": [[1, 2], [3]]}, "lr_sgd LOW must be a real number, got list"),
+    ],
+)
+def test_search_space_values_of_the_wrong_kind_are_named(kwargs: dict, message: str) -> None:
+    with pytest.raises(TuneError, match=message):
+        SearchSpace.from_dict(kwargs)

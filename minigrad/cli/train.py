@@ -93,8 +93,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--out", metavar="DIR",
-        help="run folder to create; must not exist or be empty "
-        "(default: runs/<timestamp>-<preset>-seed<k>)",
+        help="run folder to create; must not exist or be empty, and is locked while the run "
+        "writes it (default: runs/<timestamp>-<preset>-seed<k>, -2, -3 ... if taken)",
     )
     parser.add_argument(
         "--quiet", action="store_true",
@@ -115,7 +115,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def _claim_folder(args: argparse.Namespace, config: TrainConfig) -> tuple[FolderLock, bool]:
     """The run folder, created and locked; and whether this call created it."""
-    if args.out:
+    if args.out is not None:
         out = check_output_path(args.out, "--out")
         created = not os.path.lexists(out)
         return claim_run_folder(out), created

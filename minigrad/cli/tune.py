@@ -176,14 +176,14 @@ def _check_memory(args: argparse.Namespace, settings: SearchSettings) -> None:
 
 def _claim_folder(args: argparse.Namespace, settings: SearchSettings) -> FolderLock:
     """The search folder, created if needed and locked (before the data is loaded)."""
-    if not args.out:
+    if args.out is None:
         return claim_default_run_dir("tune", settings.seed)
     return claim_search_folder(check_output_path(args.out, "--out"))
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``minigrad tune`` with parsed ``args``."""
-    if args.resume and not args.out:
+    if args.resume and args.out is None:
         raise CommandError("--resume needs --out, the folder of the search to continue")
     try:
         top = check_positive_int(args.top, "--top")

@@ -72,6 +72,13 @@ def _pair(name: str, value: Any) -> tuple[Any, Any]:
     return low, high
 
 
+def _items(name: str, value: Any, what: str) -> tuple[Any, ...]:
+    """``value`` as a tuple, if it is a list or tuple (a string is not a list of names)."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list of {what}, got {describe(value)}")
+    return tuple(value)
+
+
 def _range(name: str, value: Any, *, upper: float = math.inf) -> tuple[float, float]:
     """``value`` as a pair ``0 < LOW <= HIGH <= upper`` of finite floats."""
     low, high = (
@@ -137,7 +144,7 @@ class SearchSpace:
 
     def _checked_fields(self) -> dict[str, Any]:
         """The search ranges checked and normalised (``TypeError`` / ``ValueError``)."""
-        optimizers = tuple(self.optimizers)
+        optimizers = _items("optimizers", self.optimizers, "optimiser names")
         if not optimizers:
             raise ValueError("optimizers must name at least one optimiser")
         known = set(OPTIMIZERS) & set(LR_FAMILIES)
@@ -151,7 +158,7 @@ class SearchSpace:
             checked[family] = _range(family, getattr(self, family))
         if self.num_epochs is not None:
             checked["num_epochs"] = _int_range("num_epochs", self.num_epochs)
-        sizes = tuple(self.batch_sizes)
+        sizes = _items("batch_sizes", self.batch_sizes, "batch sizes")
         if not sizes:
             raise ValueError("batch_sizes must hold at least one batch size")
         checked["batch_sizes"] = tuple(
