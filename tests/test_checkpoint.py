@@ -323,6 +323,7 @@ def _index_entry(saved: Path, key: str, entry: object) -> None:
         ("npz larger than its index", "is larger than"),
         ("npz is lzma", r"compression method 14 \(LZMA\)"),
         ("npz is a folder", "is not a minigrad checkpoint|incomplete|is a folder"),
+        ("callbacks of the wrong kind", "does not fit this trainer"),
     ],
 )
 def test_a_hostile_checkpoint_is_a_checkpoint_error(
@@ -353,6 +354,10 @@ def test_a_hostile_checkpoint_is_a_checkpoint_error(
         _rehash(saved, _npz(saved).read_bytes() + bytes(1 << 20))
     elif damage == "npz is lzma":
         _rehash(saved, npz_bytes(arrays, zipfile.ZIP_LZMA))
+    elif damage == "callbacks of the wrong kind":
+        meta = json.loads(text)
+        meta["state"]["callbacks"] = [1]
+        json_path.write_text(json.dumps(meta))
     elif damage == "npz is a folder":
         _npz(saved).unlink()
         (json_path.parent / json.loads(text)["npz"]).mkdir()

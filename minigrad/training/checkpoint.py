@@ -330,7 +330,8 @@ def load_checkpoint(path: str | os.PathLike[str], trainer: Trainer) -> Any:
     state, config = read_checkpoint(path)
     try:
         trainer.load_state_dict(state)
-    except ValueError as err:
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as err:
+        # Not only ValueError: the state came from a file, and any shape of it is possible.
         raise CheckpointError(
             f"checkpoint {checkpoint_json_path(path)} does not fit this trainer: {err}"
         ) from err
