@@ -6,6 +6,10 @@ uint8 array pickled through ``numpy.core.multiarray._reconstruct``, ``labels`` a
 ints. Python 3's pickle cannot write Python 2 byte strings (it wraps ``bytes`` in
 ``_codecs.encode``), so :func:`py2_pickle_dumps` emits the opcodes itself; on the real
 files it reproduces them byte for byte (see the ``cifar``-marked test).
+
+To craft bad files, :func:`array_pickle` and :func:`dtype_pickle` write an array or dtype
+with any part replaced (shape, dtype state, order, contents), and :class:`Opcodes` puts
+raw pickle bytes anywhere in an object that :func:`py2_pickle_dumps` writes.
 """
 
 from __future__ import annotations
