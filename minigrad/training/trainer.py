@@ -182,15 +182,15 @@ class Trainer:
                 f"batches must be a batch source (minigrad.data.batch_source.BatchSource), "
                 f"got {type(source).__name__}"
             )
-        if self._array_settings:
-            raise ValueError(
-                "batch_size, sampling and rng are the batch source's settings: give them to "
-                "the source, and build the Trainer without them"
-            )
         if self.sampler is not None:
             raise ValueError(
                 "this trainer has trained on arrays X, y (its sampler is theirs); continue "
                 "with arrays, or train the batch source with a new Trainer"
+            )
+        if self._array_settings:
+            raise ValueError(
+                "batch_size, sampling and rng are the batch source's settings: give them to "
+                "the source, and build the Trainer without them"
             )
         if self.batches is not None and source is not self.batches:
             raise ValueError(
@@ -231,7 +231,7 @@ class Trainer:
                 f"the batch source's rows have {source.num_features} features, but the model "
                 f"expects {width}"
             )
-        self._check_dtype("the batch source's rows", source.dtype,
+        self._check_dtype("the batch source's dtype", source.dtype,
                           f"build the source with dtype=np.{dtype}")
         check_labels(source.labels, source.num_train, classes, "the batch source's labels")
         return source

@@ -1,0 +1,115 @@
+"""Batch augmentation equals the same operation done image by image with plain NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from minigrad.data.augment import (
+    Augmentation,
+    Translator,
+    flip_horizontal,
+    max_translation,
+    translate,
+)
+
+NUMPY_MODE = {"zero": "constant", "reflect": "reflect"}
+
+
+@st.composite
+def image_batches(draw: st.DrawFn, min_side: int = 1) -> np.ndarray:
+    shape = (
+        draw(st.integers(1, 12)),
+        draw(st.integers(min_side, 9)),
+        draw(st.integers(min_side, 9)),
+        draw(st.integers(1, 4)),
+    )
+    return draw(hnp.arrays(np.uint8, shape, elements=st.integers(0, 255)))
+
+
+def _translated(image: np.ndarray, dy: int, dx: int, k: int, padding: str) -> np.ndarray:
+    """The reference: pad with np.pad, then slice the shifted window."""
+    height, width = image.shape[:2]
+    padded = np.pad(image, ((k, k), (k, k), (0, 0)), mode=NUMPY_MODE[padding])
+    return padded[k - dy : k - dy + height, k - dx : k - dx + width]
+
+
+@given(images=image_batches(), data=st.data())
+def test_a_flipped_batch_equals_np_flip_image_by_image(
+    images: np.ndarray, data: st.DataObject
+) -> None:
+    flags = data.draw(hnp.arrays(np.bool_, len(images)))
+    flipped = flip_horizontal(images.copy(), flags)
+    for image, flag, got in zip(images, flags, flipped, strict=True):
+        np.testing.assert_array_equal(got, np.flip(image, axis=1) if flag else image)
+
+
+@given(images=image_batches(min_side=3), padding=st.sampled_from(["zero", "reflect"]),
+       data=st.data())
+def test_a_translated_batch_equals_np_pad_and_slicing_image_by_image(
+    images: np.ndarray, padding: str, data: st.DataObject
+) -> None:
+    k = data.draw(st.integers(0, max_translation(images.shape[1:])))
+    shifts = data.draw(hnp.arrays(np.int64, (len(images), 2), elements=st.integers(-k, k)))
+    before = images.copy()
+    shifted = translate(images, shifts, k, padding)
+    np.testing.assert_array_equal(images, before)  # the input is not touched
+    for image, (dy, dx), got in zip(images, shifts, shifted, strict=True):
+        np.testing.assert_array_equal(got, _translated(image, dy, dx, k, padding))
+
+
+@given(padding=st.sampled_from(["zero", "reflect"]), seed=st.integers(0, 2**32 - 1))
+def test_a_translator_reused_across_batches_of_different_sizes_stays_exact(
+    padding: str, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    translator = Translator((8, 8, 3), 3, padding)
+    for n in (5, 2, 7, 7):  # its buffers grow once and keep their border right
+        images = rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8)
+        shifts = rng.integers(-3, 4, (n, 2))
+        shifted = translator.apply(images, shifts)
+        for image, (dy, dx), got in zip(images, shifts, shifted, strict=True):
+            np.testing.assert_array_equal(got, _translated(image, dy, dx, 3, padding))
+
+
+@given(flip=st.booleans(), k=st.integers(0, 3), padding=st.sampled_from(["zero", "reflect"]),
+       seed=st.integers(0, 2**32 - 1))
+def test_augmentation_applies_its_documented_draws(
+    flip: bool, k: int, padding: str, seed: int
+) -> None:
+    images = np.random.default_rng(seed).integers(0, 256, (6, 7, 7, 3), dtype=np.uint8)
+    got = Augmentation(flip, k, padding).apply(images.copy(), np.random.default_rng(seed))
+    draws = np.random.default_rng(seed)  # the same draws, in the documented order
+    flags = draws.integers(0, 2, size=6).astype(bool) if flip else np.zeros(6, bool)
+    shifts = draws.integers(-k, k + 1, size=(6, 2)) if k else np.zeros((6, 2), np.int64)
+    for image, flag, (dy, dx), out in zip(images, flags, shifts, got, strict=True):
+        expected = np.flip(image, axis=1) if flag else image
+        np.testing.assert_array_equal(out, _translated(expected, dy, dx, k, padding))
+
+
+def test_augmentation_off_returns_the_batch_untouched() -> None:
+    images = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    assert Augmentation().apply(images, rng) is images
+    assert rng.bit_generator.state == state  # and drew nothing
+    assert not Augmentation().enabled and Augmentation(flip=True).enabled
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(ValueError, match="unknown padding 'wrap'"):
+        Augmentation(translate=2, padding="wrap")
+    with pytest.raises(TypeError, match="flip must be True or False"):
+        Augmentation(flip=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="translate must be <= 15"):
+        Augmentation(translate=16).check_image_shape((32, 32, 3))
+    with pytest.raises(ValueError, match="translate must be <= 3, got 4"):
+        Translator((8, 8, 3), 4)
+    images = np.zeros((2, 8, 8, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"shifts must lie in \[-1, 1\]"):
+        translate(images, np.array([[0, 2], [0, 0]]), 1)
+    with pytest.raises(ValueError, match=r"flags must have shape \(2,\)"):
+        flip_horizontal(images, np.zeros(3, bool))
