@@ -595,3 +595,14 @@ def test_a_search_without_out_gets_its_own_folder(
 def test_search_space_values_of_the_wrong_kind_are_named(kwargs: dict, message: str) -> None:
     with pytest.raises(TuneError, match=message):
         SearchSpace.from_dict(kwargs)
+
+
+def test_a_failed_search_leaves_no_empty_default_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = _tune_args(tmp_path / "no-data", tmp_path, 1)
+    args = args[: args.index("--out")] + args[args.index("--out") + 2 :]
+    assert main(args) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert list((tmp_path / "runs").iterdir()) == []

@@ -17,7 +17,6 @@ import os
 import sys
 from collections.abc import Iterable
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 from minigrad.cli.command import EXIT_INTERRUPTED
@@ -30,7 +29,7 @@ from minigrad.experiment.run_folder import (
 )
 from minigrad.experiment.training_run import claim_default_run_dir, train_into_folder
 from minigrad.files.folder_lock import FolderLock
-from minigrad.files.output_paths import check_output_path
+from minigrad.files.output_paths import check_output_path, remove_if_empty
 from minigrad.optim import OPTIMIZERS
 from minigrad.training.callbacks import Callback
 
@@ -122,13 +121,6 @@ def _claim_folder(args: argparse.Namespace, config: TrainConfig) -> tuple[Folder
     return claim_default_run_dir(args.preset, config.seed), True
 
 
-def _remove_if_empty(folder: Path) -> None:
-    try:
-        folder.rmdir()  # only succeeds while nothing was written into it
-    except OSError:
-        pass
-
-
 def run(args: argparse.Namespace, callbacks: Iterable[Callback] = ()) -> int:
     """Run ``minigrad train`` with parsed ``args``; ``callbacks`` join the training loop.
 
@@ -152,7 +144,7 @@ def run(args: argparse.Namespace, callbacks: Iterable[Callback] = ()) -> int:
             )
     except BaseException:
         if created:
-            _remove_if_empty(lock.folder)  # e.g. the data was missing: leave no empty folder
+            remove_if_empty(lock.folder)  # e.g. the data was missing: leave no empty folder
         raise
     print(outcome.summary())
     return EXIT_CODES[outcome.status]

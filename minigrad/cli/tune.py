@@ -23,7 +23,7 @@ from minigrad.experiment.job import CIFAR10_ROW_WIDTH, check_training_memory, lo
 from minigrad.experiment.run_folder import run_finished
 from minigrad.experiment.training_run import claim_default_run_dir
 from minigrad.files.folder_lock import FolderLock
-from minigrad.files.output_paths import check_output_path, printable_path
+from minigrad.files.output_paths import check_output_path, printable_path, remove_if_empty
 from minigrad.tune.best_trial import best_trial_dir, retrain_best_trial
 from minigrad.tune.results import TrialResult, best_result
 from minigrad.tune.search import (
@@ -174,15 +174,22 @@ def _check_memory(args: argparse.Namespace, settings: SearchSettings) -> None:
     check_training_memory(largest, CIFAR10_ROW_WIDTH, option_names=_MEMORY_OPTIONS)
 
 
-def _claim_folder(args: argparse.Namespace, settings: SearchSettings) -> FolderLock:
-    """The search folder, created if needed and locked (before the data is loaded)."""
+def _claim_folder(args: argparse.Namespace, settings: SearchSettings) -> tuple[FolderLock, bool]:
+    """The search folder, created if needed and locked (before the data is loaded); and
+    whether this call created it."""
     if args.out is None:
-        return claim_default_run_dir("tune", settings.seed)
-    return claim_search_folder(check_output_path(args.out, "--out"))
+        return claim_default_run_dir("tune", settings.seed), True
+    out = check_output_path(args.out, "--out")
+    created = not os.path.lexists(out)
+    return claim_search_folder(out), created
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``minigrad tune`` with parsed ``args``."""
+    """Run ``minigrad tune`` with parsed ``args``.
+
+    Every option, the memory the largest trial needs and the search folder are checked
+    (and the folder created and locked) before the data is loaded.
+    """
     if args.resume and args.out is None:
         raise CommandError("--resume needs --out, the folder of the search to continue")
     try:
@@ -195,39 +202,51 @@ def run(args: argparse.Namespace) -> int:
     base = read_settings(args.out) if args.resume else SearchSettings()
     settings = settings_from_args(args, base)
     _check_memory(args, settings)
-    with _claim_folder(args, settings) as lock:
-        folder = lock.folder
-        if not args.resume:
-            check_new_search_folder(folder)  # fail before spending seconds on the data
-        if not args.quiet:
-            print("loading CIFAR-10 ...", file=sys.stderr)
-        split = load_split(
-            args.num_training, args.num_validation, args.num_test,
-            root=args.data_dir, dtype=settings.space.dtype,
+    lock, created = _claim_folder(args, settings)
+    try:
+        with lock:
+            return _search(args, settings, lock.folder, top, workers)
+    except BaseException:
+        if created:
+            remove_if_empty(lock.folder)  # e.g. the data was missing: leave no empty folder
+        raise
+
+
+def _search(
+    args: argparse.Namespace, settings: SearchSettings, folder: Path, top: int, workers: int
+) -> int:
+    """Load the data, run the search into ``folder`` (held), report; the exit code."""
+    if not args.resume:
+        check_new_search_folder(folder)
+    if not args.quiet:
+        print("loading CIFAR-10 ...", file=sys.stderr)
+    split = load_split(
+        args.num_training, args.num_validation, args.num_test,
+        root=args.data_dir, dtype=settings.space.dtype,
+    )
+    try:
+        results = run_search(
+            split, settings, folder, workers=workers, resume=args.resume,
+            progress=False if args.quiet else None,
         )
-        try:
-            results = run_search(
-                split, settings, folder, workers=workers, resume=args.resume,
-                progress=False if args.quiet else None,
-            )
-        except KeyboardInterrupt:
-            saved = len(finished_trials(folder))
-            print(
-                f"minigrad tune: interrupted; {saved} finished trial(s) are in "
-                f"{folder / RESULTS_FILE}\ncontinue with: minigrad tune --resume --out {folder}",
-                file=sys.stderr,
-            )
-            return EXIT_INTERRUPTED
-        except BrokenProcessPool as exc:
-            print(f"minigrad tune: error: a worker process died ({exc}); finished trials are "
-                  f"in {folder / RESULTS_FILE}, continue with --resume", file=sys.stderr)
-            return EXIT_DIVERGED
-        print(write_summary(folder, results, top))
-        print(f"search folder: {printable_path(folder)}")
-        best = best_result(results)
-        if best is None:
-            print("no trial finished successfully: nothing to save", file=sys.stderr)
-            return EXIT_DIVERGED
-        if args.no_save_best:
-            return 0
-        return _save_best(best, settings, split, folder, workers, args.quiet)
+    except KeyboardInterrupt:
+        saved = len(finished_trials(folder))
+        print(
+            f"minigrad tune: interrupted; {saved} finished trial(s) are in "
+            f"{folder / RESULTS_FILE}\ncontinue with: minigrad tune --resume --out {folder}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except BrokenProcessPool as exc:
+        print(f"minigrad tune: error: a worker process died ({exc}); finished trials are "
+              f"in {folder / RESULTS_FILE}, continue with --resume", file=sys.stderr)
+        return EXIT_DIVERGED
+    print(write_summary(folder, results, top))
+    print(f"search folder: {printable_path(folder)}")
+    best = best_result(results)
+    if best is None:
+        print("no trial finished successfully: nothing to save", file=sys.stderr)
+        return EXIT_DIVERGED
+    if args.no_save_best:
+        return 0
+    return _save_best(best, settings, split, folder, workers, args.quiet)

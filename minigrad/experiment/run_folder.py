@@ -34,7 +34,7 @@ import numpy as np
 
 from minigrad.data.cifar10 import IMAGE_SHAPE
 from minigrad.evaluation import predict_labels
-from minigrad.experiment.config import ConfigError, TrainConfig
+from minigrad.experiment.config import NUM_CLASSES, ConfigError, TrainConfig
 from minigrad.experiment.job import CIFAR10_ROW_WIDTH, Accuracies, build_model
 from minigrad.experiment.plots import (
     plot_accuracy_history,
@@ -479,7 +479,7 @@ def read_history(run_dir: PathLike) -> History:
 
 
 def _check_mean_image_spec(path: Path, spec: ArraySpec | None) -> int:
-    """The input width D a mean image header declares, if it is (D,) float64."""
+    """The input width D a mean image header declares, if it is a float array (D,)."""
     if spec is None:
         raise RunFolderError(f"{path} has no {MEAN_IMAGE_KEY!r} array")
     if len(spec.shape) != 1 or spec.dtype.kind != "f" or not 1 <= spec.shape[0] <= MAX_INPUT_WIDTH:
@@ -490,19 +490,23 @@ def _check_mean_image_spec(path: Path, spec: ArraySpec | None) -> int:
     return spec.shape[0]
 
 
+def _spec_problem(name: str, spec: ArraySpec | None, target: np.ndarray) -> str | None:
+    """Why a header does not fit the net's array (the wording of ``load_state_dict``)."""
+    if spec is None:
+        return f"the state has no {name!r} (a state from another architecture?)"
+    if spec.shape != target.shape:
+        return f"state {name!r} has shape {spec.shape} but this model's is {target.shape}"
+    if spec.dtype != target.dtype:
+        return f"state {name!r} is {spec.dtype} but this model's is {target.dtype}"
+    return None
+
+
 def _check_weight_specs(
     path: Path, specs: Mapping[str, ArraySpec], expected: Mapping[str, np.ndarray]
 ) -> None:
     """Each parameter's header against the net's array, before any data is read."""
-    problem = None
     for name, target in expected.items():
-        spec = specs.get(name)
-        if spec is None:
-            problem = f"the state has no {name!r} (a state from another architecture?)"
-        elif spec.shape != target.shape:
-            problem = f"state {name!r} has shape {spec.shape} but this model's is {target.shape}"
-        elif spec.dtype != target.dtype:
-            problem = f"state {name!r} is {spec.dtype} but this model's is {target.dtype}"
+        problem = _spec_problem(name, specs.get(name), target)
         if problem is not None:
             raise RunFolderError(f"{path} does not fit the net of {CONFIG_FILE}: {problem}")
 
@@ -514,10 +518,12 @@ def _architecture_names(config: TrainConfig) -> set[str]:
 
 
 def _check_net_memory(config: TrainConfig, width: int, path: Path) -> None:
-    item = np.dtype(config.dtype).itemsize
-    needed = 2 * item * (width * config.hidden_size + config.hidden_size * 11 + 10)
+    """Refuse a config.json whose net (and the arrays read into it) cannot fit in memory."""
+    hidden, item = config.hidden_size, np.dtype(config.dtype).itemsize
+    num_parameters = width * hidden + hidden + hidden * NUM_CLASSES + NUM_CLASSES
+    needed = 2 * item * num_parameters  # the net, and the arrays read before copying in
     free = available_memory()
-    if free is not None and needed > free:  # the net and the arrays read into it
+    if free is not None and needed > free:
         raise RunFolderError(
             f"{path.parent / CONFIG_FILE}: hidden_size={config.hidden_size} needs about "
             f"{format_bytes(needed)} of memory to load, but only {format_bytes(free)} "

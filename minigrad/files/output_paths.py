@@ -21,6 +21,7 @@ __all__ = [
     "make_folder",
     "make_unique_folder",
     "printable_path",
+    "remove_if_empty",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -135,6 +136,15 @@ def make_unique_folder(parent: PathLike, stem: str, what: str = "run folder") ->
     raise UnusablePathError(
         f"no free {what} name {printable_path(base / stem)!r}-N after {_MAX_SUFFIX} tries"
     )
+
+
+def remove_if_empty(folder: PathLike) -> bool:
+    """Remove ``folder`` if it is empty (a run that failed before writing); whether it was."""
+    try:
+        os.rmdir(folder)  # refuses a folder with anything in it
+    except OSError:
+        return False
+    return True
 
 
 def _reason(err: OSError) -> str:
