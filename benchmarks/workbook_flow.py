@@ -59,10 +59,32 @@ def load_CIFAR10(ROOT: str) -> tuple[np.ndarray, ...]:  # noqa: N802, N803 (CS23
 def get_CIFAR10_data(  # noqa: N802 (the workbook's name)
     cifar10_dir: str, num_training: int = 49000, num_validation: int = 1000, num_test: int = 1000
 ) -> tuple[np.ndarray, ...]:
-    """The workbook's ``get_CIFAR10_data``, verbatim apart from the folder argument."""
+    """The workbook's ``get_CIFAR10_data``, verbatim apart from the folder argument.
+
+    Its body after loading is :func:`subsample_and_center`, which the tests use as the
+    oracle for ``minigrad.data``'s split (``tests/test_cifar_preprocess.py``).
+    """
     # Load the raw CIFAR-10 data
     X_train, y_train, X_test, y_test = load_CIFAR10(cifar10_dir)
+    return subsample_and_center(
+        X_train, y_train, X_test, y_test, num_training, num_validation, num_test
+    )
 
+
+def subsample_and_center(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    num_training: int,
+    num_validation: int,
+    num_test: int,
+) -> tuple[np.ndarray, ...]:
+    """The rest of the workbook's ``get_CIFAR10_data``, verbatim (float64 images in).
+
+    Kept as the workbook wrote it on purpose: it is the test oracle for
+    ``minigrad.data.load_cifar10_split``, not code to imitate.
+    """
     # Subsample the data
     mask = list(range(num_training, num_training + num_validation))
     X_val = X_train[mask]

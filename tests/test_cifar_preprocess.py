@@ -11,6 +11,7 @@ from fake_cifar import FakeCifar, write_fake_cifar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.workbook_flow import subsample_and_center
 from minigrad.data.cifar10 import load_cifar10
 from minigrad.data.preprocess import (
     check_split_sizes,
@@ -33,28 +34,16 @@ def workbook_get_cifar10_data(
     num_validation: int,
     num_test: int,
 ) -> tuple[np.ndarray, ...]:
-    """The workbook's ``get_CIFAR10_data`` body, verbatim after ``load_CIFAR10``
-    (which returns float64 images)."""
+    """The workbook's split of uint8 images, through its verbatim code (the oracle).
+
+    ``load_CIFAR10`` returns float64 images; the mean image is returned too, for the test.
+    """
     X_train, X_test = X_train.astype(np.float64), X_test.astype(np.float64)
-    mask = list(range(num_training, num_training + num_validation))
-    X_val = X_train[mask]
-    y_val = y_train[mask]
-    mask = list(range(num_training))
-    X_train = X_train[mask]
-    y_train = y_train[mask]
-    mask = list(range(num_test))
-    X_test = X_test[mask]
-    y_test = y_test[mask]
-
-    mean_image = np.mean(X_train, axis=0)
-    X_train -= mean_image
-    X_val -= mean_image
-    X_test -= mean_image
-
-    X_train = X_train.reshape(num_training, -1)
-    X_val = X_val.reshape(num_validation, -1)
-    X_test = X_test.reshape(num_test, -1)
-    return X_train, y_train, X_val, y_val, X_test, y_test, mean_image
+    mean_image = np.mean(X_train[:num_training], axis=0)
+    split = subsample_and_center(
+        X_train, y_train, X_test, y_test, num_training, num_validation, num_test
+    )
+    return (*split, mean_image)
 
 
 @pytest.fixture(scope="module")
