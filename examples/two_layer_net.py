@@ -12,7 +12,10 @@
 # shrinks the CIFAR-10 part (2000 training images, 200 iterations per net) for a quick check.
 #
 # The toy cells are the workbook's, with only the imports changed and `plt.show()` replaced
-# by `show(name)`, which saves the figure. The CIFAR-10 cells follow the workbook; they load
+# by `show(name)`, which saves the figure (they also live verbatim in
+# `tests/workbook/toy_cells.py`, the tests' oracle for the workbook's numbers, on purpose: a
+# reader follows this file, the tests need the exact text; keep the two in step). The
+# CIFAR-10 cells follow the workbook; they load
 # the data as float32 (twice as fast, same accuracy) and seed NumPy before each net.
 
 # ruff: noqa: E402, E731, NPY002
