@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -222,13 +223,12 @@ def get_cifar10_data(
     num_training: int = 49000,
     num_validation: int = 1000,
     num_test: int = 1000,
-    *,
-    root: str | os.PathLike[str] | None = None,
-    dtype: npt.DTypeLike = np.float64,
-    subtract_mean: bool = True,
-    download: bool = True,
+    **options: Any,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The workbook's ``get_CIFAR10_data``: the same split, centring and flattening.
+
+    ``options`` are :func:`load_cifar10_split`'s keyword arguments (``root``, ``dtype``,
+    ``subtract_mean``, ``download``); use that function to also get the mean image.
 
     Returns
     -------
@@ -238,14 +238,5 @@ def get_cifar10_data(
     y_val : ndarray of shape (num_validation,)
     X_test : ndarray of shape (num_test, 3072)
     y_test : ndarray of shape (num_test,)
-    Use :func:`load_cifar10_split` to also get the mean image.
     """
-    return load_cifar10_split(
-        num_training,
-        num_validation,
-        num_test,
-        root=root,
-        dtype=dtype,
-        subtract_mean=subtract_mean,
-        download=download,
-    ).as_tuple()
+    return load_cifar10_split(num_training, num_validation, num_test, **options).as_tuple()
