@@ -31,7 +31,17 @@ __all__ = [
     "describe",
 ]
 
-_SHORT = reprlib.Repr()
+class _ShortRepr(reprlib.Repr):
+    """``reprlib.Repr`` that also shortens bytes before building their ``repr``."""
+
+    def repr_bytes(self, value: bytes, level: int) -> str:
+        head = repr(value[: self.maxstring])
+        return head if len(value) <= self.maxstring else f"{head}... ({len(value)} bytes)"
+
+    repr_bytearray = repr_bytes
+
+
+_SHORT = _ShortRepr()
 _SHORT.maxstring = 60
 _SHORT.maxother = 60
 _SHORT.maxlevel = 3
