@@ -207,3 +207,24 @@ def test_best_parameters_survive_a_checkpoint(tmp_path: Path) -> None:
         assert np.array_equal(value, resumed_keeper.best_state[name]), name
     for name, value in uninterrupted.model.params.items():  # and on the same live weights
         assert np.array_equal(value, resumed.model.params[name]), name
+
+
+@pytest.mark.parametrize(
+    ("entry", "value", "message"),
+    [
+        ("callbacks", [1], "'callbacks' must be a mapping"),
+        ("rng", "x", "both a sampler state and an 'rng' state"),
+        ("sampler", None, "at iteration 3 but has no sampler state"),
+    ],
+)
+def test_a_malformed_trainer_state_is_named_and_changes_nothing(
+    entry: str, value: object, message: str
+) -> None:
+    X, y, _, _ = _data()
+    trainer = Trainer(two_layer_net(2, 4, 3), make_optimizer("sgd"), batch_size=BATCH,
+                      rng=np.random.default_rng(0))
+    trainer.fit(X, y, num_iters=3)
+    state = trainer.state_dict()
+    with pytest.raises(ValueError, match=message):
+        trainer.load_state_dict({**state, entry: value})
+    assert trainer.iteration == 3

@@ -1,4 +1,4 @@
-"""Running the core: the Trainer, its callbacks, minibatch samplers, curves and checkpoints."""
+"""Running the core: the Trainer, its callbacks, curves and checkpoints."""
 
 from minigrad.training.callbacks import Callback, PrintLoss, TimeToAccuracy
 from minigrad.training.checkpoint import (

@@ -40,6 +40,7 @@ from minigrad.validation import (
     check_labels,
     check_positive_int,
     check_real,
+    describe,
 )
 
 __all__ = ["Trainer", "DivergenceError", "EvaluationData", "evaluate_accuracy"]
@@ -460,13 +461,24 @@ class Trainer:
         self.model.check_extra_state(model_extra)
         history = History.from_state_dict(state["history"])
         callbacks = self._stateful_callbacks()
-        saved_callbacks = dict(state.get("callbacks") or {})
+        saved_callbacks = state.get("callbacks") or {}
+        if not isinstance(saved_callbacks, Mapping):
+            raise ValueError(
+                f"trainer state 'callbacks' must be a mapping, got {describe(saved_callbacks)}"
+            )
         if set(saved_callbacks) != set(callbacks):
             raise ValueError(
                 f"the state has callback states for {sorted(saved_callbacks)} but this trainer's "
                 f"callbacks with state are {sorted(callbacks)}"
             )
         sampler: Sampler | None = None
+        if saved is None and iteration > 0:
+            raise ValueError(
+                f"trainer state is at iteration {iteration} but has no sampler state "
+                "(every run that has trained has one)"
+            )
+        if saved is not None and state.get("rng") is not None:
+            raise ValueError("trainer state has both a sampler state and an 'rng' state")
         if saved is None:
             self._check_rng_state(state.get("rng"))
         elif self.batches is not None:
