@@ -252,6 +252,7 @@ def _write_run(folder: Path) -> tuple[Path, Accuracies]:
                             iterations=result.iterations, epochs=len(result.history.train_acc),
                             weights="final", weights_iteration=result.iterations - 1),
         timing=timing_record(result.seconds, result.iterations),
+        model_summary=result.model.summary(),
     )
     return folder, measured
 
@@ -412,7 +413,7 @@ def _weights(folder: Path) -> dict[str, np.ndarray]:
     ("damage", "message"),
     [
         ("deep metrics", "metrics.json is not a file minigrad wrote: its JSON nests 10000"),
-        ("huge hidden_size", "hidden_size=100000000 needs about .* of memory to load"),
+        ("huge hidden_size", r"hidden_dims=\(100000000,\) needs about .* of memory to load"),
         ("config with an int of 4400 digits", "an integer of 4400 digits"),
         ("duplicate key", "the key 'seed' appears twice"),
         ("mean image 2-D", r"'mean_image' must be a 1-D float array .*got float64 of shape"),
@@ -485,7 +486,7 @@ def test_claiming_a_run_folder(tmp_path: Path) -> None:
 def test_train_into_folder_checks_memory_before_making_the_folder(tmp_path: Path) -> None:
     from minigrad.experiment.training_run import train_into_folder
 
-    with pytest.raises(ConfigError, match="hidden_size=100000000 needs about"):
+    with pytest.raises(ConfigError, match=r"hidden_dims=\(100000000,\) needs about"):
         train_into_folder(TINY.replace(hidden_size=100_000_000), synthetic_split(),
                           tmp_path / "run")
     assert not (tmp_path / "run").exists()

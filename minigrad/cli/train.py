@@ -1,6 +1,8 @@
-"""``minigrad train``: train the two-layer net on CIFAR-10 and write a run folder.
+"""``minigrad train``: train a fully connected net on CIFAR-10 and write a run folder.
 
-The options start from a preset and override single settings; the work is
+The options start from a preset (the workbook's two-layer net, or ``deep``) and override
+single settings, the architecture included (``--hidden-dims 512 256 --normalization
+batchnorm --dropout 0.1 --activation gelu --loss hinge --weight-init he``); the work is
 :func:`minigrad.experiment.training_run.train_into_folder` (see there what the folder holds
 after a finished, interrupted or diverged run). Exit codes: 0 when training finished, 130
 after Ctrl-C (the folder is consistent), 1 when it diverged.
@@ -19,8 +21,17 @@ from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any
 
-from minigrad.cli.command import EXIT_INTERRUPTED
-from minigrad.experiment.config import DTYPES, PRESETS, SAMPLINGS, TrainConfig
+from minigrad.cli.command import EXIT_INTERRUPTED, CommandError
+from minigrad.experiment.config import (
+    ACTIVATION_NAMES,
+    DTYPES,
+    LOSSES,
+    NORMALIZATION_NAMES,
+    PRESETS,
+    SAMPLINGS,
+    WEIGHT_INITS,
+    TrainConfig,
+)
 from minigrad.experiment.job import CIFAR10_ROW_WIDTH, check_training_memory, load_split
 from minigrad.experiment.run_folder import (
     STATUS_COMPLETE,
@@ -38,18 +49,29 @@ __all__ = ["add_parser", "config_from_args", "run"]
 EXIT_CODES = {STATUS_COMPLETE: 0, STATUS_INTERRUPTED: EXIT_INTERRUPTED}
 """The exit code of each run status (a diverged run raises; ``main`` maps that to 1)."""
 
-# Options that set a TrainConfig field: (flag, type or choices, what it is).
+_WIDTHS = "widths"  # the kind of --hidden-dims: any number of ints
+_METAVARS = {"hidden_size": "H", "dropout": "P"}
+
+# Options that set a TrainConfig field: (flag, type or choices or _WIDTHS, what it is).
 _SETTINGS: tuple[tuple[str, Any, str], ...] = (
-    ("--hidden-size", int, "hidden units H"),
+    ("--hidden-dims", _WIDTHS, "widths of the hidden layers, in order (none: a linear "
+     "classifier)"),
+    ("--hidden-size", int, "the two-layer shorthand: one hidden layer of H units"),
+    ("--normalization", NORMALIZATION_NAMES, "normalisation after each hidden affine layer"),
+    ("--dropout", float, "probability of dropping a hidden unit in training, in [0, 1)"),
+    ("--activation", ACTIVATION_NAMES, "activation of the hidden layers"),
+    ("--loss", LOSSES, "softmax cross-entropy or the multiclass hinge (SVM) loss"),
+    ("--weight-init", WEIGHT_INITS, "initial weights: std * randn, or He's "
+     "sqrt(2 / fan_in) * randn"),
     ("--num-iters", int, "training iterations"),
     ("--batch-size", int, "rows per minibatch"),
     ("--learning-rate", float, "initial learning rate (> 0)"),
     ("--lr-decay", float, "learning-rate factor per epoch, in (0, 1]"),
     ("--reg", float, "L2 strength (>= 0)"),
-    ("--std", float, "standard deviation of the initial weights"),
+    ("--std", float, "standard deviation of the initial weights with --weight-init normal"),
     ("--optimizer", tuple(sorted(OPTIMIZERS)), "update rule"),
     ("--sampling", SAMPLINGS, "minibatches with replacement (the workbook's) or shuffled epochs"),
-    ("--seed", int, "seed of the initial weights and the minibatches"),
+    ("--seed", int, "seed of the initial weights, the dropout masks and the minibatches"),
     ("--dtype", DTYPES, "precision of the data and the parameters"),
     ("--num-training", int, "training images"),
     ("--num-validation", int, "validation images (taken after the training images)"),
@@ -58,32 +80,44 @@ _SETTINGS: tuple[tuple[str, Any, str], ...] = (
 
 
 OPTION_NAMES = {flag[2:].replace("-", "_"): flag for flag, _, _ in _SETTINGS}
-"""The command-line option of each TrainConfig field (``"hidden_size": "--hidden-size"``)."""
+"""The command-line option of each TrainConfig field (``"hidden_dims": "--hidden-dims"``)."""
+
+
+def _show(value: Any) -> str:
+    """A default as the command line would spell it (hidden widths space-separated)."""
+    if isinstance(value, tuple):
+        return " ".join(map(str, value)) or "none"
+    return str(value)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``train`` subcommand to ``subparsers``."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "train",
-        help="train the two-layer net on CIFAR-10 and write a run folder",
-        description="Train the workbook's two-layer net on CIFAR-10. Settings start from "
-        "a preset (the workbook's best net by default); each option overrides one. "
+        help="train a fully connected net on CIFAR-10 and write a run folder",
+        description="Train a fully connected net on CIFAR-10, the workbook's two-layer net "
+        "by default. Settings start from a preset (the workbook's best net by default); "
+        "each option overrides one, the architecture included. "
         "Writes config.json, weights.npz, history.csv, metrics.json, timing.json, "
         "loss.png, accuracy.png, weights.png and report.md into the run folder.",
     )
     parser.add_argument(
         "--preset", choices=sorted(PRESETS), default="best",
-        help="starting settings: the workbook's best net or its first, sub-optimal one "
-        "(default: best)",
+        help="starting settings: the workbook's best net, its first, sub-optimal one, or "
+        "deep (3072-512-256-10 with batch norm and dropout 0.1, He initialisation, Adam, "
+        "shuffled epochs) (default: best)",
     )
     settings = parser.add_argument_group("settings (default: the preset's)")
     for flag, kind, what in _SETTINGS:
         name = flag[2:].replace("-", "_")
-        default = getattr(PRESETS["best"], name)
-        if isinstance(kind, tuple):
+        default = _show(getattr(PRESETS["best"], name))
+        if kind == _WIDTHS:
+            settings.add_argument(flag, type=int, nargs="*", metavar="H",
+                                  help=f"{what} (best: {default})")
+        elif isinstance(kind, tuple):
             settings.add_argument(flag, choices=kind, help=f"{what} (best: {default})")
         else:
-            settings.add_argument(flag, type=kind, metavar=name.upper(),
+            settings.add_argument(flag, type=kind, metavar=_METAVARS.get(name, name.upper()),
                                   help=f"{what} (best: {default})")
     parser.add_argument(
         "--data-dir", metavar="DIR",
@@ -103,13 +137,39 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The preset named by ``args.preset`` with every given option applied."""
+    """The preset named by ``args.preset`` with every given option applied.
+
+    Raises
+    ------
+    CommandError : options that contradict each other (``--hidden-size`` with
+        ``--hidden-dims``; ``--std`` for weights that are not ``normal``).
+    ConfigError : an invalid setting or combination (see ``TrainConfig``).
+    """
+    if args.hidden_size is not None and args.hidden_dims is not None:
+        raise CommandError(
+            "--hidden-size H is the shorthand for --hidden-dims H; give one of them"
+        )
     changes = {
         field.name: getattr(args, field.name)
         for field in fields(TrainConfig)
         if getattr(args, field.name, None) is not None
     }
-    return PRESETS[args.preset].replace(**changes)
+    config = PRESETS[args.preset].replace(**changes)
+    if args.std is not None and config.weight_init != "normal":
+        raise CommandError(
+            f"--std is the scale of --weight-init normal, but the weights are "
+            f"{config.weight_init!r} (the {args.preset} preset's or --weight-init's); "
+            "add --weight-init normal or leave out --std"
+        )
+    return config
+
+
+def _option_names(args: argparse.Namespace) -> dict[str, str]:
+    """:data:`OPTION_NAMES`, naming the net by the option the user gave for it."""
+    names = dict(OPTION_NAMES)
+    if args.hidden_size is not None:
+        del names["hidden_dims"]  # messages say --hidden-size H, as typed
+    return names
 
 
 def _claim_folder(args: argparse.Namespace, config: TrainConfig) -> tuple[FolderLock, bool]:
@@ -128,7 +188,7 @@ def run(args: argparse.Namespace, callbacks: Iterable[Callback] = ()) -> int:
     created and locked) before the seconds spent loading the data.
     """
     config = config_from_args(args)
-    check_training_memory(config, CIFAR10_ROW_WIDTH, option_names=OPTION_NAMES)
+    check_training_memory(config, CIFAR10_ROW_WIDTH, option_names=_option_names(args))
     lock, created = _claim_folder(args, config)
     try:
         with lock:

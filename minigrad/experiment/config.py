@@ -3,27 +3,43 @@
 >>> from minigrad.experiment.config import BEST
 >>> BEST.replace(seed=3, optimizer="adam").to_dict()["optimizer"]
 'adam'
+>>> DEEP.hidden_dims, DEEP.normalization, DEEP.dropout
+((512, 256), 'batchnorm', 0.1)
 
-A config is a frozen dataclass of JSON scalars, checked on construction, so it can be
-written to ``config.json``, sent to a worker process and compared for equality.
+A config is a frozen dataclass of JSON values (scalars, and the hidden widths as a tuple),
+checked on construction, so it can be written to ``config.json``, sent to a worker process
+and compared for equality.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from minigrad.models import ACTIVATIONS, NORMALIZATIONS
 from minigrad.optim import OPTIMIZERS
-from minigrad.validation import check_choice, check_int, check_positive_int, check_real
+from minigrad.validation import (
+    check_choice,
+    check_int,
+    check_positive_int,
+    check_real,
+    describe,
+)
 
 __all__ = [
+    "ACTIVATION_NAMES",
     "BEST",
+    "DEEP",
     "DTYPES",
+    "LOSSES",
+    "MAX_HIDDEN_LAYERS",
+    "NORMALIZATION_NAMES",
     "NUM_CLASSES",
     "PRESETS",
     "SAMPLINGS",
     "SUBOPTIMAL",
+    "WEIGHT_INITS",
     "ConfigError",
     "TrainConfig",
 ]
@@ -31,6 +47,18 @@ __all__ = [
 NUM_CLASSES = 10  # CIFAR-10
 DTYPES = ("float32", "float64")
 SAMPLINGS = ("replacement", "shuffle")
+NORMALIZATION_NAMES = ("none", *sorted(NORMALIZATIONS))
+"""``"none"`` and the normalisation layers of ``minigrad.models.fully_connected_net``."""
+ACTIVATION_NAMES = tuple(sorted(ACTIVATIONS))
+"""The activations ``minigrad.models.fully_connected_net`` knows by name."""
+LOSSES = ("softmax", "hinge")
+"""Softmax cross-entropy (the workbook's) or the multiclass hinge (SVM) loss."""
+WEIGHT_INITS = ("normal", "he")
+"""``std * randn`` (the workbook's; ``std`` from the config) or He's ``sqrt(2/fan_in) * randn``."""
+MAX_HIDDEN_LAYERS = 64
+"""The most hidden layers a config may ask for (a config.json is read from disk)."""
+
+_WORKBOOK_HIDDEN_DIMS = (50,)
 
 
 class ConfigError(ValueError):
@@ -41,28 +69,46 @@ class ConfigError(ValueError):
 class TrainConfig:
     """Every setting of a training run; the defaults are the workbook's best net.
 
-    A plain frozen dataclass of JSON scalars: picklable, hashable, comparable. Values are
-    checked and normalised (ints stay ints, rates become floats) on construction, so a
-    bad setting fails here with :class:`ConfigError` naming it.
+    A plain frozen dataclass: picklable, hashable, comparable. Values are checked and
+    normalised (ints stay ints, rates become floats, the hidden widths a tuple) on
+    construction, so a bad setting fails here with :class:`ConfigError` naming it.
 
     Attributes
     ----------
-    hidden_size : H, units in the hidden layer.
+    hidden_dims : widths of the hidden layers, in order; ``(50,)`` is the workbook's
+        two-layer net, ``()`` a linear classifier.
+    normalization : ``"none"``, ``"batchnorm"`` or ``"layernorm"``, after each hidden affine
+        layer (CS231n's ``FullyConnectedNet`` order: affine, norm, activation, dropout).
+    dropout : probability of dropping a hidden unit in training (PyTorch's convention), in
+        [0, 1); 0 adds no dropout layers.
+    activation : a name of :data:`ACTIVATION_NAMES` (``"relu"``, ``"gelu"`` ...).
+    loss : ``"softmax"`` (cross-entropy, the workbook's) or ``"hinge"`` (CS231n's SVM loss).
+    weight_init : ``"normal"``, ``std * randn`` (the workbook's), or ``"he"``,
+        ``sqrt(2 / fan_in) * randn`` (``std`` is then unused).
     num_iters : training iterations (minibatch updates).
     batch_size : rows per minibatch.
     learning_rate : initial learning rate (> 0).
     lr_decay : factor applied to the rate after every epoch, in (0, 1].
-    reg : L2 strength, the workbook's ``reg`` (>= 0).
-    std : standard deviation of the initial weights (>= 0).
-    seed : seeds the initial weights and the minibatch draws (>= 0).
+    reg : L2 strength on the affine weights, the workbook's ``reg`` (>= 0).
+    std : standard deviation of the initial weights with ``weight_init="normal"`` (>= 0).
+    seed : seeds the initial weights, the dropout masks and the minibatch draws (>= 0).
     dtype : ``"float32"`` or ``"float64"``, for the data and the parameters.
     optimizer : a name known to ``minigrad.optim.make_optimizer`` (``"sgd"``, ``"adam"`` ...).
     sampling : ``"replacement"`` (the workbook's) or ``"shuffle"`` (epochs without
         replacement).
     num_training, num_validation, num_test : sizes of the CIFAR-10 splits.
+    hidden_size : the two-layer shorthand, keyword only: ``hidden_size=H`` means
+        ``hidden_dims=(H,)`` (given with any other ``hidden_dims`` it is an error). Read
+        back, it is the one hidden width, or None for any other depth. It is not a
+        setting of its own: equality, hashing and :meth:`to_dict` leave it out.
     """
 
-    hidden_size: int = 50
+    hidden_dims: tuple[int, ...] = _WORKBOOK_HIDDEN_DIMS
+    normalization: str = "none"
+    dropout: float = 0.0
+    activation: str = "relu"
+    loss: str = "softmax"
+    weight_init: str = "normal"
     num_iters: int = 12000
     batch_size: int = 200
     learning_rate: float = 4e-4
@@ -76,6 +122,7 @@ class TrainConfig:
     num_training: int = 49000
     num_validation: int = 1000
     num_test: int = 1000
+    hidden_size: int | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __post_init__(self) -> None:
         try:
@@ -89,10 +136,19 @@ class TrainConfig:
         """Every field checked and normalised (``TypeError`` / ``ValueError`` naming it)."""
         checked: dict[str, Any] = {
             name: check_positive_int(getattr(self, name), name)
-            for name in ("hidden_size", "num_iters", "batch_size", "num_training",
-                         "num_validation", "num_test")
+            for name in ("num_iters", "batch_size", "num_training", "num_validation",
+                         "num_test")
         }
+        hidden_dims = _checked_hidden_dims(self.hidden_dims, self.hidden_size)
         checked.update(
+            hidden_dims=hidden_dims,
+            hidden_size=hidden_dims[0] if len(hidden_dims) == 1 else None,
+            normalization=check_choice(self.normalization, "normalization",
+                                       NORMALIZATION_NAMES),
+            dropout=check_real(self.dropout, "dropout", low=0.0, high=1.0, high_open=True),
+            activation=check_choice(self.activation, "activation", ACTIVATION_NAMES),
+            loss=check_choice(self.loss, "loss", LOSSES),
+            weight_init=check_choice(self.weight_init, "weight_init", WEIGHT_INITS),
             learning_rate=check_real(self.learning_rate, "learning_rate", low=0.0,
                                      low_open=True),
             lr_decay=check_real(self.lr_decay, "lr_decay", low=0.0, low_open=True, high=1.0),
@@ -103,15 +159,32 @@ class TrainConfig:
             optimizer=check_choice(self.optimizer, "optimizer", OPTIMIZERS),
             sampling=check_choice(self.sampling, "sampling", SAMPLINGS),
         )
+        _check_combination(checked)
         return checked
 
+    @property
+    def is_two_layer_net(self) -> bool:
+        """Whether the net is the workbook's ``Affine -> ReLU -> Affine`` (any H, any init)."""
+        return (len(self.hidden_dims) == 1 and self.normalization == "none"
+                and self.dropout == 0.0 and self.activation == "relu")
+
     def to_dict(self) -> dict[str, Any]:
-        """The settings as a JSON-able dict (field order); inverse of :meth:`from_dict`."""
-        return asdict(self)
+        """The settings as a JSON-able dict (field order, ``hidden_dims`` as a list).
+
+        The inverse of :meth:`from_dict`; ``hidden_size``, which only restates
+        ``hidden_dims``, is left out.
+        """
+        values = asdict(self)
+        del values["hidden_size"]
+        values["hidden_dims"] = list(self.hidden_dims)
+        return values
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Build from a dict such as ``to_dict()`` gave; missing keys take the defaults.
+
+        A config.json from before ``hidden_dims`` existed holds ``hidden_size`` instead:
+        it reads as ``hidden_dims=(hidden_size,)``.
 
         Raises
         ------
@@ -124,9 +197,15 @@ class TrainConfig:
         return cls(**data)
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with some settings changed (validated like the constructor)."""
+        """A copy with some settings changed (validated like the constructor).
+
+        ``hidden_size=H`` replaces the hidden widths with ``(H,)``.
+        """
         self._check_keys(changes)
-        return replace(self, **changes)
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "hidden_size"}
+        if "hidden_size" in changes and "hidden_dims" not in changes:
+            del values["hidden_dims"]  # the shorthand replaces the widths
+        return type(self)(**{**values, **changes})
 
     @classmethod
     def _check_keys(cls, keys: Iterable[str]) -> None:
@@ -139,10 +218,66 @@ class TrainConfig:
             )
 
 
+def _checked_hidden_dims(hidden_dims: object, hidden_size: object) -> tuple[int, ...]:
+    """The hidden widths as a tuple of positive ints, ``hidden_size`` folded in."""
+    if isinstance(hidden_dims, (str, bytes)) or not isinstance(hidden_dims, Sequence):
+        raise TypeError(
+            f"hidden_dims must be a sequence of positive integers, got {describe(hidden_dims)}"
+        )
+    if len(hidden_dims) > MAX_HIDDEN_LAYERS:
+        raise ValueError(
+            f"hidden_dims may list at most {MAX_HIDDEN_LAYERS} hidden layers, got "
+            f"{len(hidden_dims)}"
+        )
+    dims = tuple(check_positive_int(width, f"hidden_dims[{i}]")
+                 for i, width in enumerate(hidden_dims))
+    if hidden_size is None:
+        return dims
+    size = check_positive_int(hidden_size, "hidden_size")
+    if dims not in (_WORKBOOK_HIDDEN_DIMS, (size,)):
+        raise ValueError(
+            f"hidden_size={size} is the shorthand for hidden_dims=({size},), but "
+            f"hidden_dims={dims} was given too; give one of them"
+        )
+    return (size,)
+
+
+def _check_combination(checked: Mapping[str, Any]) -> None:
+    """Settings that are each valid but do not work together."""
+    if not checked["hidden_dims"]:
+        unused = [f"{name}={checked[name]!r}" for name, default in
+                  (("normalization", "none"), ("dropout", 0.0), ("activation", "relu"))
+                  if checked[name] != default]
+        if unused:
+            verb = "acts" if len(unused) == 1 else "act"
+            raise ValueError(
+                f"{', '.join(unused)} {verb} on hidden layers, but hidden_dims is empty "
+                "(a linear classifier)"
+            )
+    if checked["normalization"] == "batchnorm":
+        rows = min(checked["batch_size"], checked["num_training"])
+        if rows < 2:
+            raise ValueError(
+                f"normalization='batchnorm' needs minibatches of at least 2 rows (its "
+                f"running variance divides by rows - 1), got {rows} "
+                f"(batch_size={checked['batch_size']}, num_training={checked['num_training']})"
+            )
+
+
 BEST = TrainConfig()
 """The workbook's best net: H=50, 12000 iterations, batch 200, lr 4e-4, decay 0.95, reg 0.3."""
 
 SUBOPTIMAL = TrainConfig(num_iters=1000, learning_rate=1e-4, reg=0.25)
 """The workbook's first, sub-optimal net (about 28% validation accuracy)."""
 
-PRESETS: dict[str, TrainConfig] = {"best": BEST, "suboptimal": SUBOPTIMAL}
+DEEP_EPOCHS = 8
+DEEP = TrainConfig(
+    hidden_dims=(512, 256), normalization="batchnorm", dropout=0.1, weight_init="he",
+    optimizer="adam", learning_rate=1e-3, lr_decay=0.9, reg=1e-3, batch_size=200,
+    sampling="shuffle", num_iters=DEEP_EPOCHS * (49000 // 200),
+)
+"""A deeper net: 3072 -> 512 -> 256 -> 10 with batch norm and dropout 0.1 after each
+hidden layer, He initialisation, Adam at 1e-3 decayed by 0.9 per epoch, reg 1e-3, shuffled
+epochs of 200-row batches, 8 epochs (about 0.55+ validation accuracy on CIFAR-10)."""
+
+PRESETS: dict[str, TrainConfig] = {"best": BEST, "suboptimal": SUBOPTIMAL, "deep": DEEP}

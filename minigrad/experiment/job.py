@@ -31,10 +31,13 @@ from minigrad.evaluation import accuracy
 from minigrad.experiment.config import NUM_CLASSES, ConfigError, TrainConfig
 from minigrad.files.bounded_read import format_bytes
 from minigrad.files.memory import available_memory
-from minigrad.initializers import Initializer, normal
-from minigrad.models import two_layer_net
+from minigrad.hinge_loss import MulticlassHingeLoss
+from minigrad.initializers import Initializer, he_normal, normal
+from minigrad.loss import Loss
+from minigrad.models import fully_connected_net, two_layer_net
 from minigrad.optim import ExponentialDecay, make_optimizer
 from minigrad.sequential import Sequential
+from minigrad.softmax_cross_entropy import SoftmaxCrossEntropy
 from minigrad.training.callbacks import Callback
 from minigrad.training.history import History
 from minigrad.training.trainer import Trainer
@@ -49,8 +52,12 @@ __all__ = [
     "check_training_memory",
     "evaluate_model",
     "load_split",
+    "make_loss",
+    "memory_option_label",
+    "net_state_sizes",
     "run_training",
     "training_memory",
+    "weight_initializer",
 ]
 
 CIFAR10_ROW_WIDTH = math.prod(IMAGE_SHAPE)
@@ -126,7 +133,7 @@ class TrainResult:
 
     Attributes
     ----------
-    model : the trained ``Sequential`` (final weights).
+    model : the trained ``Sequential`` (final weights and buffers), in train mode.
     history : loss per iteration, minibatch/validation accuracy per epoch.
     val_acc, test_acc : accuracy of the final weights on the validation and test splits.
     train_acc : accuracy of the final weights on the whole training split.
@@ -169,22 +176,76 @@ class TrainingInterrupted(KeyboardInterrupt):
         return (type(self), (self.model, self.history, self.iterations, self.seconds))
 
 
+def weight_initializer(
+    config: TrainConfig, rng: np.random.Generator | None = None
+) -> Initializer:
+    """The initialiser ``config.weight_init`` names, drawing from ``rng``.
+
+    ``"normal"`` is the workbook's ``config.std * randn``, ``"he"`` is
+    ``sqrt(2 / fan_in) * randn``; with ``rng=None`` they draw from NumPy's global generator.
+    """
+    return normal(config.std, rng) if config.weight_init == "normal" else he_normal(rng)
+
+
 def build_model(
-    config: TrainConfig, input_size: int, weight_init: Initializer | None = None
+    config: TrainConfig,
+    input_size: int,
+    weight_init: Initializer | None = None,
+    *,
+    rng: np.random.Generator | None = None,
 ) -> Sequential:
-    """The two-layer net ``Affine(D, H) -> ReLU -> Affine(H, 10)`` the config describes.
+    """The net the config describes, in train mode.
+
+    The workbook's architecture (one hidden layer, ReLU, no normalisation, no dropout) is
+    ``two_layer_net``: ``Affine(D, H) -> ReLU -> Affine(H, 10)``, the same layers and the
+    same draws as ever. Any other is ``fully_connected_net``: per hidden width
+    ``Affine -> [norm] -> activation -> [Dropout]``, then ``Affine(.., 10)``.
 
     Parameters
     ----------
-    config : supplies H (``hidden_size``), ``std`` and ``dtype``.
+    config : supplies ``hidden_dims``, ``normalization``, ``dropout``, ``activation``,
+        ``weight_init`` (and ``std``) and ``dtype``.
     input_size : D, features per row (3072 for CIFAR-10).
-    weight_init : initialiser for both weights; ``normal(config.std)`` drawn from NumPy's
-        global generator when None (pass a seeded one for reproducible weights).
+    weight_init : initialiser for every weight, overriding ``config.weight_init``
+        (e.g. ``zeros`` for a net about to load saved weights).
+    rng : the generator of the initial weights (when ``weight_init`` is None) and, through
+        ``rng.spawn``, of each Dropout layer's masks. None draws the weights from NumPy's
+        global generator and seeds dropout from the operating system.
     """
-    init = normal(config.std) if weight_init is None else weight_init
-    return two_layer_net(
-        input_size, config.hidden_size, NUM_CLASSES, weight_init=init, dtype=config.dtype
+    init = weight_initializer(config, rng) if weight_init is None else weight_init
+    if config.is_two_layer_net:
+        return two_layer_net(
+            input_size, config.hidden_dims[0], NUM_CLASSES, weight_init=init,
+            dtype=config.dtype,
+        )
+    return fully_connected_net(
+        input_size, config.hidden_dims, NUM_CLASSES,
+        normalization=None if config.normalization == "none" else config.normalization,
+        dropout=config.dropout, activation=config.activation, weight_init=init,
+        dtype=config.dtype, rng=rng,
     )
+
+
+def make_loss(config: TrainConfig) -> Loss:
+    """The loss ``config.loss`` names: softmax cross-entropy or the multiclass hinge loss."""
+    return SoftmaxCrossEntropy() if config.loss == "softmax" else MulticlassHingeLoss()
+
+
+def net_state_sizes(config: TrainConfig, input_size: int) -> tuple[int, int]:
+    """``(parameters, buffers)``: how many numbers the net of ``config`` holds.
+
+    Counted from the config alone (no net is built), so a huge net is measured before
+    anything is allocated. Batch norm has two buffers per unit, the running statistics.
+    """
+    widths = (input_size, *config.hidden_dims, NUM_CLASSES)
+    parameters = sum(
+        fan_in * fan_out + fan_out for fan_in, fan_out in zip(widths, widths[1:], strict=False)
+    )
+    hidden = sum(config.hidden_dims)
+    if config.normalization != "none":
+        parameters += 2 * hidden  # gamma, beta
+    buffers = 2 * hidden if config.normalization == "batchnorm" else 0
+    return parameters, buffers
 
 
 def training_memory(
@@ -201,22 +262,47 @@ def training_memory(
 
     Returns
     -------
-    ``{"hidden_size": ..., "batch_size": ..., "num_training": ...}``: the net (parameters,
+    ``{"hidden_dims": ..., "batch_size": ..., "num_training": ...}``: the net (parameters,
     gradients, optimiser state, the best-so-far copy and a copy being saved), one
     minibatch (the gathered rows and each layer's activations and gradients), the data.
     An estimate, meant to refuse impossible requests, not to budget tight ones.
     """
     item = np.dtype(config.dtype).itemsize
-    width, hidden, batch, classes = input_size, config.hidden_size, config.batch_size, NUM_CLASSES
-    num_parameters = width * hidden + hidden + hidden * classes + classes
+    batch = config.batch_size
+    num_parameters, num_buffers = net_state_sizes(config, input_size)
     copies = 4 + _OPTIMIZER_SLOTS.get(config.optimizer, 2)
+    # Per hidden unit and row: the affine output and its gradient, the activation's cache,
+    # output and gradient (6, as for ReLU), plus the norm's (4) and dropout's mask (2).
+    per_unit = 6 + 4 * (config.normalization != "none") + 2 * (config.dropout > 0)
     rows = config.num_training + config.num_validation + config.num_test
     return {
-        "hidden_size": num_parameters * item * copies,
-        "batch_size": (batch * width + 6 * batch * hidden + 4 * batch * classes) * item
-        + batch * 8,
-        "num_training": (rows * width * item + config.num_training * 8) if include_data else 0,
+        "hidden_dims": (num_parameters * copies + num_buffers * 3) * item,
+        "batch_size": (batch * input_size + per_unit * batch * sum(config.hidden_dims)
+                       + 4 * batch * NUM_CLASSES) * item + batch * 8,
+        "num_training": (rows * input_size * item + config.num_training * 8)
+        if include_data else 0,
     }
+
+
+def memory_option_label(
+    config: TrainConfig, driver: str, option_names: Mapping[str, str] | None = None
+) -> str:
+    """How a message names the setting ``driver``: ``--hidden-dims 512 256``, ``reg=0.3`` ...
+
+    The net is named ``--hidden-size H`` when ``option_names`` maps ``"hidden_size"``
+    (and not ``"hidden_dims"``) and the net has one hidden layer, as ``minigrad tune``
+    does; ``hidden_dims=(512, 256)`` without option names.
+    """
+    names = option_names or {}
+    value: Any = getattr(config, driver)
+    if driver == "hidden_dims":
+        if "hidden_dims" not in names and "hidden_size" in names and config.hidden_size:
+            return f"{names['hidden_size']} {config.hidden_size}"
+        if "hidden_dims" in names:
+            return " ".join([names["hidden_dims"], *map(str, config.hidden_dims)])
+    if driver in names:
+        return f"{names[driver]} {value}"
+    return f"{driver}={value}"
 
 
 def check_training_memory(
@@ -230,19 +316,15 @@ def check_training_memory(
     """Refuse ``config`` with a :class:`ConfigError` if training it cannot fit in memory.
 
     The message names the setting behind the largest part of :func:`training_memory`:
-    ``hidden_size=100000000`` or, with ``option_names`` (``{"hidden_size":
-    "--hidden-size", ...}``), the command-line option ``--hidden-size 100000000``.
-    ``available`` overrides the measured free memory (bytes).
+    ``hidden_dims=(100000000,)`` or, with ``option_names`` (``{"hidden_dims":
+    "--hidden-dims", ...}``), the command-line option ``--hidden-dims 100000000`` (see
+    :func:`memory_option_label`). ``available`` overrides the measured free memory (bytes).
     """
     parts = training_memory(config, input_size, include_data=include_data)
     driver = max(parts, key=lambda name: parts[name])
-    value = getattr(config, driver)
-    label = (
-        f"{option_names[driver]} {value}" if option_names and driver in option_names
-        else f"{driver}={value}"
-    )
+    label = memory_option_label(config, driver, option_names)
     breakdown = (
-        f"the net {format_bytes(parts['hidden_size'])}, a minibatch "
+        f"the net {format_bytes(parts['hidden_dims'])}, a minibatch "
         f"{format_bytes(parts['batch_size'])}"
         + (f", the data {format_bytes(parts['num_training'])}" if include_data else "")
     )
@@ -256,11 +338,10 @@ def check_training_memory(
 
 def evaluate_model(model: Sequential, split: DataSplit) -> Accuracies:
     """Accuracy of ``model`` on the train, validation and test rows of ``split``."""
-    forward = model.forward
-    return Accuracies(
-        train=accuracy(forward, split.X_train, split.y_train),
-        val=accuracy(forward, split.X_val, split.y_val),
-        test=accuracy(forward, split.X_test, split.y_test),
+    return Accuracies(  # accuracy runs the model in eval mode
+        train=accuracy(model, split.X_train, split.y_train),
+        val=accuracy(model, split.X_val, split.y_val),
+        test=accuracy(model, split.X_test, split.y_test),
     )
 
 
@@ -277,12 +358,13 @@ def _check_split_dtype(config: TrainConfig, split: DataSplit) -> None:
 def run_training(
     config: TrainConfig, split: DataSplit, callbacks: Iterable[Callback] = ()
 ) -> TrainResult:
-    """Train the two-layer net on ``split`` as ``config`` says and measure it.
+    """Train the net of ``config`` (:func:`build_model`) on ``split`` and measure it.
 
-    SGD-style optimiser ``config.optimizer`` with the workbook's per-epoch decay
+    Loss ``config.loss``, optimiser ``config.optimizer`` with the workbook's per-epoch decay
     ``learning_rate * lr_decay ** epoch``, L2 ``reg``, minibatches of ``batch_size`` drawn
-    by ``config.sampling``. Initial weights and minibatches come from two generators
-    spawned from ``np.random.SeedSequence(config.seed)``.
+    by ``config.sampling``. Two generators spawned from
+    ``np.random.SeedSequence(config.seed)`` draw the initial weights (the first; dropout
+    layers spawn their own generators from it) and the minibatches (the second).
 
     Parameters
     ----------
@@ -307,14 +389,14 @@ def run_training(
     _check_split_dtype(config, split)
     check_training_memory(config, split.X_train.shape[1], include_data=False)
     init_seed, sampling_seed = np.random.SeedSequence(config.seed).spawn(2)
-    weight_init = normal(config.std, np.random.default_rng(init_seed))
-    model = build_model(config, split.X_train.shape[1], weight_init)
+    model = build_model(config, split.X_train.shape[1], rng=np.random.default_rng(init_seed))
     optimizer = make_optimizer(
         config.optimizer, learning_rate=ExponentialDecay(config.learning_rate, config.lr_decay)
     )
     trainer = Trainer(
         model,
         optimizer,
+        loss=make_loss(config),
         reg=config.reg,
         batch_size=config.batch_size,
         sampling=config.sampling,

@@ -2,10 +2,13 @@
 
 Layout (every file written atomically)::
 
-    config.json    the TrainConfig (TrainConfig.to_dict)
-    weights.npz    the model's state_dict() by name ("0.W", "0.b", "2.W", "2.b") and
-                   "mean_image" (3072,), float64, subtracted from raw pixels before the
-                   net sees them; plain arrays, np.load(..., allow_pickle=False) works
+    config.json    the TrainConfig (TrainConfig.to_dict), the architecture included
+                   (hidden_dims, normalization, dropout, activation, loss, weight_init)
+    weights.npz    the model's state_dict() by name: parameters and buffers, e.g. "0.W",
+                   "0.b", "2.W", "2.b" for the workbook's net, "1.running_mean" for a
+                   batch norm; and "mean_image" (3072,), float64, subtracted from raw
+                   pixels before the net sees them; plain arrays,
+                   np.load(..., allow_pickle=False) works
     history.csv    iteration,loss,epoch,train_acc,val_acc: one row per iteration; the
                    last three are filled on the iterations that closed an epoch and
                    empty elsewhere (train_acc is the minibatch accuracy, as in the
@@ -13,7 +16,8 @@ Layout (every file written atomically)::
     metrics.json   what weights.npz scores and where it came from (see run_metrics);
                    only deterministic values, so equal runs write identical bytes
     timing.json    wall time and peak memory (differ between identical runs)
-    loss.png, accuracy.png, weights.png, report.md (shows the three PNGs and metrics)
+    loss.png, accuracy.png, weights.png (the first affine layer's weights as images)
+    report.md      the metrics, the three PNGs, the model summary and the config
 
 metrics.json is written last: a folder without it holds a run that is still going or
 was killed (weights.npz then holds the best weights so far, if any).
@@ -34,8 +38,14 @@ import numpy as np
 
 from minigrad.data.cifar10 import IMAGE_SHAPE
 from minigrad.evaluation import predict_labels
-from minigrad.experiment.config import NUM_CLASSES, ConfigError, TrainConfig
-from minigrad.experiment.job import CIFAR10_ROW_WIDTH, Accuracies, build_model
+from minigrad.experiment.config import MAX_HIDDEN_LAYERS, ConfigError, TrainConfig
+from minigrad.experiment.job import (
+    CIFAR10_ROW_WIDTH,
+    Accuracies,
+    build_model,
+    memory_option_label,
+    net_state_sizes,
+)
 from minigrad.experiment.plots import (
     plot_accuracy_history,
     plot_first_layer_weights,
@@ -114,6 +124,11 @@ STATUS_INTERRUPTED = "interrupted"
 MAX_JSON_BYTES = 1 << 20  # config.json and metrics.json are a few hundred bytes
 MAX_HISTORY_BYTES = 1 << 30  # about 20 million iterations
 MAX_INPUT_WIDTH = 1 << 24  # features per row the mean image may declare
+# Arrays in weights.npz: at most 6 per hidden layer (W, b, gamma, beta, running mean and
+# variance), the output layer's 2 and the mean image.
+MAX_WEIGHT_MEMBERS = 6 * MAX_HIDDEN_LAYERS + 3
+WEIGHTS_PNG_UNITS = 256
+"""weights.png shows at most this many first-layer units (the first ones), a 16 x 16 grid."""
 
 PathLike = str | os.PathLike[str]
 
@@ -236,10 +251,26 @@ def _table(header: tuple[str, str], rows: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _weights_caption(first_layer_units: int | None) -> str:
+    if first_layer_units is None or first_layer_units <= WEIGHTS_PNG_UNITS:
+        return "![first-layer weights]"
+    return (f"The first {WEIGHTS_PNG_UNITS} of the {first_layer_units} units.\n\n"
+            "![first-layer weights]")
+
+
 def report_markdown(
-    title: str, config: TrainConfig, metrics: Mapping[str, Any], timing: Mapping[str, Any]
+    title: str,
+    config: TrainConfig,
+    metrics: Mapping[str, Any],
+    timing: Mapping[str, Any],
+    model_summary: str | None = None,
+    first_layer_units: int | None = None,
 ) -> str:
-    """report.md: the metrics, timing and config tables and the three plots."""
+    """report.md: the metrics and timing table, the three plots, the model and the config.
+
+    ``model_summary`` is ``model.summary()`` (shown in a code block); ``first_layer_units``,
+    the first layer's output width, says whether weights.png shows all of its units.
+    """
 
     def show(value: Any) -> str:
         return f"{value:.4f}" if isinstance(value, float) else str(value)
@@ -249,6 +280,9 @@ def report_markdown(
         "test accuracy": show(metrics["test_acc"]),
         "training accuracy (whole split)": show(metrics["train_acc"]),
     }
+    config_rows = config.to_dict()
+    config_rows["hidden_dims"] = " ".join(map(str, config.hidden_dims)) or "(none)"
+    model = [] if model_summary is None else ["## Model", f"```\n{model_summary}\n```"]
     about = {key: metrics[key] for key in
              ("status", "iterations", "epochs", "weights", "weights_iteration", "dtype", "seed")}
     measured = {key: value for key, value in timing.items() if value is not None}
@@ -261,9 +295,10 @@ def report_markdown(
         "## Accuracy per epoch",
         f"![accuracy]({ACCURACY_PNG})",
         "## First-layer weights",
-        f"![first-layer weights]({WEIGHTS_PNG})",
+        f"{_weights_caption(first_layer_units)}({WEIGHTS_PNG})",
+        *model,
         "## Configuration",
-        _table(("setting", "value"), config.to_dict()),
+        _table(("setting", "value"), config_rows),
     ]) + "\n"
 
 
@@ -407,20 +442,26 @@ def write_results(
     history: History,
     metrics: Mapping[str, Any],
     timing: Mapping[str, Any],
+    model_summary: str,
 ) -> Path:
     """Write everything but config.json; metrics.json last, as the commit record.
 
-    ``params`` is the ``model.state_dict()`` written to weights.npz; ``metrics`` must
-    describe those weights.
+    ``params`` is the ``model.state_dict()`` written to weights.npz (its ``"0.W"``, the
+    first affine layer's weights, becomes weights.png); ``metrics`` must describe those
+    weights; ``model_summary`` is ``model.summary()``, for report.md.
     """
     folder = Path(run_dir)
     write_weights(folder, params, mean_image)
     write_text_atomic(folder / HISTORY_FILE, history_csv(history))
     plot_loss_history(history.loss, folder / LOSS_PNG)
     plot_accuracy_history(history.train_acc, history.val_acc, folder / ACCURACY_PNG)
-    plot_first_layer_weights(params["0.W"], folder / WEIGHTS_PNG)
+    first_layer = params["0.W"]
+    plot_first_layer_weights(first_layer[:WEIGHTS_PNG_UNITS], folder / WEIGHTS_PNG)
     write_json_atomic(folder / TIMING_FILE, dict(timing))
-    report = report_markdown(f"minigrad run {folder.name}", config, metrics, timing)
+    report = report_markdown(
+        f"minigrad run {folder.name}", config, metrics, timing,
+        model_summary=model_summary, first_layer_units=first_layer.shape[0],
+    )
     write_text_atomic(folder / REPORT_FILE, report)
     write_json_atomic(folder / METRICS_FILE, dict(metrics))
     return folder
@@ -512,22 +553,23 @@ def _check_weight_specs(
 
 
 def _architecture_names(config: TrainConfig) -> set[str]:
-    """The state names of ``config``'s net (they do not depend on its sizes)."""
-    tiny = build_model(config.replace(hidden_size=1), 1, weight_init=zeros)
+    """The state names (parameters and buffers) of ``config``'s net; sizes do not matter."""
+    tiny = build_model(config.replace(hidden_dims=(1,) * len(config.hidden_dims)), 1,
+                       weight_init=zeros)
     return {*tiny.params, *tiny.buffers}
 
 
 def _check_net_memory(config: TrainConfig, width: int, path: Path) -> None:
     """Refuse a config.json whose net (and the arrays read into it) cannot fit in memory."""
-    hidden, item = config.hidden_size, np.dtype(config.dtype).itemsize
-    num_parameters = width * hidden + hidden + hidden * NUM_CLASSES + NUM_CLASSES
-    needed = 2 * item * num_parameters  # the net, and the arrays read before copying in
+    num_parameters, num_buffers = net_state_sizes(config, width)
+    # The net, and the arrays read before they are copied in.
+    needed = 2 * np.dtype(config.dtype).itemsize * (num_parameters + num_buffers)
     free = available_memory()
     if free is not None and needed > free:
         raise RunFolderError(
-            f"{path.parent / CONFIG_FILE}: hidden_size={config.hidden_size} needs about "
-            f"{format_bytes(needed)} of memory to load, but only {format_bytes(free)} "
-            "are available"
+            f"{path.parent / CONFIG_FILE}: {memory_option_label(config, 'hidden_dims')} "
+            f"needs about {format_bytes(needed)} of memory to load, but only "
+            f"{format_bytes(free)} are available"
         )
 
 
@@ -546,7 +588,7 @@ def read_weights(run_dir: PathLike) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """
     path = _existing_file(run_dir, WEIGHTS_FILE)
     try:
-        with open_npz(path, max_members=64) as npz:
+        with open_npz(path, max_members=MAX_WEIGHT_MEMBERS) as npz:
             _check_mean_image_spec(path, npz.specs.get(MEAN_IMAGE_KEY))
             arrays = npz.read_all()
     except UnreadableFileError as err:
@@ -558,7 +600,7 @@ def _load_weights(path: Path, config: TrainConfig) -> tuple[Sequential, np.ndarr
     """The net of ``config`` holding weights.npz's arrays; names and headers checked first."""
     names = {*_architecture_names(config), MEAN_IMAGE_KEY}
     try:
-        with open_npz(path, names=names, max_members=64) as npz:
+        with open_npz(path, names=names, max_members=MAX_WEIGHT_MEMBERS) as npz:
             width = _check_mean_image_spec(path, npz.specs.get(MEAN_IMAGE_KEY))
             _check_net_memory(config, width, path)
             model = build_model(config, width, weight_init=zeros)
@@ -571,6 +613,7 @@ def _load_weights(path: Path, config: TrainConfig) -> tuple[Sequential, np.ndarr
         model.load_state_dict(arrays)  # names, shapes, dtypes and finiteness checked first
     except ValueError as err:
         raise RunFolderError(f"{path} does not fit the net of {CONFIG_FILE}: {err}") from None
+    model.eval()  # a loaded net predicts: dropout off, batch norm on its running statistics
     return model, mean_image
 
 
@@ -582,7 +625,8 @@ class LoadedRun:
     ----------
     run_dir : the folder.
     config : its TrainConfig.
-    model : the net rebuilt from the config, holding the saved weights.
+    model : the net rebuilt from the config, holding the saved parameters and buffers,
+        in eval mode.
     metrics : metrics.json (the accuracies of those weights).
     mean_image : ndarray of shape (3072,), float64, to subtract from new data.
     """

@@ -167,6 +167,7 @@ def _save_interrupted(
             weights=weights, weights_iteration=weights_iteration,
         ),
         timing=timing_record(stop.seconds, stop.iterations),
+        model_summary=model.summary(),
     )
     return RunOutcome(run_dir, STATUS_INTERRUPTED, measured, weights, stop.iterations,
                       stop.seconds)
@@ -251,6 +252,7 @@ def _train_and_save(
             weights="final", weights_iteration=result.iterations - 1,
         ),
         timing=timing_record(result.seconds, result.iterations),
+        model_summary=result.model.summary(),
     )
     return RunOutcome(run_dir, STATUS_COMPLETE, measured, "final", result.iterations,
                       result.seconds)
