@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = _OneLineErrorParser(
         prog="minigrad",
-        description="Train and evaluate minigrad's two-layer net on CIFAR-10.",
+        description="Train and evaluate minigrad's fully connected nets on CIFAR-10 (the "
+        "workbook's two-layer net by default).",
     )
     parser.add_argument("--version", action="version", version=f"minigrad {__version__}")
     subparsers = parser.add_subparsers(
@@ -142,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(prog, exc)
         return EXIT_DIVERGED
     except MemoryError:  # the checks before each large allocation missed one
-        return _error(prog, "out of memory; try smaller settings (--hidden-size, --batch-size)")
+        return _error(prog, "out of memory; try smaller settings (--hidden-dims, --batch-size)")
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
