@@ -1,9 +1,21 @@
-"""The hyper-parameter search space and the reproducible list of trials drawn from it.
+"""The hyper-parameter search space, and how one trial's settings are chosen from it.
 
-Trial ``i`` of a search with seed ``s`` is a pure function of ``(space, s, i)``: its
-draws come from ``np.random.default_rng([s, i])``, one uniform number per setting in a
-fixed order, so the trial list can be re-derived at any time (to resume a search), adding
-trials never changes the earlier ones, and changing one range changes only that setting.
+A trial's settings are chosen by :func:`choose_trial`, one named choice at a time, from a
+:class:`Chooser`. Two choosers exist, so there is one definition of the space:
+
+- :class:`SeededChooser`, the seeded trial list: trial ``i`` of a search with seed ``s``
+  is a pure function of ``(space, s, i)``. Its draws come from
+  ``np.random.default_rng([s, i])``, one uniform number per setting in a fixed order, so
+  the list can be re-derived at any time, adding trials never changes the earlier ones,
+  and changing one range changes only that setting. The random sampler of ``minigrad
+  tune`` enqueues exactly these settings into the study.
+- an Optuna trial (``optuna.Trial`` has ``suggest_categorical`` / ``suggest_float`` /
+  ``suggest_int``, which is all a chooser needs), so a model-based sampler (TPE) picks the
+  same parameters by the same names. Given the seeded list's values as fixed parameters,
+  it returns them unchanged.
+
+A setting whose range is a single value (one optimiser, ``LOW == HIGH``) is fixed, not
+chosen: it is no parameter of the study.
 """
 
 from __future__ import annotations
@@ -11,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -21,14 +33,20 @@ from minigrad.validation import check_choice, check_int, check_positive_int, che
 
 __all__ = [
     "LR_FAMILIES",
+    "Chooser",
     "SearchSpace",
+    "SeededChooser",
     "Trial",
     "TuneError",
+    "architecture_label",
+    "choose_trial",
     "iterations_per_epoch",
     "log_uniform",
+    "parse_architecture",
     "sample_trial",
     "sample_trials",
-    "trial_from_uniforms",
+    "seeded_params",
+    "trial_seed",
 ]
 
 LR_FAMILIES: dict[str, str] = {
@@ -41,27 +59,53 @@ LR_FAMILIES: dict[str, str] = {
 }
 """Which learning-rate range each optimiser draws from: plain SGD, momentum (whose
 effective step is about ``lr / (1 - 0.9)``, so it wants ~10x smaller rates) and the
-adaptive rules (whose step size is roughly the rate itself)."""
+adaptive rules (whose step size is roughly the rate itself). Each family is its own
+parameter of the study (``lr_sgd``, ``lr_momentum``, ``lr_adaptive``), so a model-based
+sampler never mixes the scales."""
 
-_UNIFORMS_PER_TRIAL = 7  # optimizer, lr, reg, decay, batch size, length, seed
+# The seeded list's uniform number for each choice, by name. New choices take new indices
+# at the end, so the earlier draws of every trial stay what they were.
+_UNIFORM_INDEX = {
+    "optimizer": 0, "lr_sgd": 1, "lr_momentum": 1, "lr_adaptive": 1, "reg": 2,
+    "lr_decay": 3, "batch_size": 4, "num_iters": 5, "num_epochs": 5, "seed": 6,
+    "hidden_dims": 7,
+}
+_UNIFORMS_PER_TRIAL = 8
 
 
 class TuneError(ConfigError):
-    """A search setting or a search's results file is invalid; the message names it."""
+    """A search setting or a search's study is invalid; the message names it."""
 
 
 def log_uniform(u: float, low: float, high: float) -> float:
     """Map ``u`` in [0, 1) to ``[low, high]`` uniformly in log space (``low, high > 0``)."""
+    if low == high:
+        return low
     return math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
-
-
-def _pick(u: float, choices: Sequence[Any]) -> Any:
-    return choices[min(int(u * len(choices)), len(choices) - 1)]
 
 
 def iterations_per_epoch(num_train: int, batch_size: int) -> int:
     """Full minibatches in one pass over ``num_train`` rows (at least 1)."""
     return max(num_train // batch_size, 1)
+
+
+def architecture_label(dims: Sequence[int]) -> str:
+    """``(100, 50)`` -> ``"100,50"``: hidden widths as the study and the CSV show them."""
+    return ",".join(str(width) for width in dims)
+
+
+def parse_architecture(text: str) -> tuple[int, ...]:
+    """``"100,50"`` -> ``(100, 50)``; ``ValueError`` naming a bad width."""
+    try:
+        dims = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"hidden dims must be widths separated by commas (e.g. 100,50), got "
+            f"{describe(text)}"
+        ) from None
+    for width in dims:
+        check_positive_int(width, "a hidden width")
+    return dims
 
 
 def _pair(name: str, value: Any) -> tuple[Any, Any]:
@@ -101,21 +145,37 @@ def _int_range(name: str, value: Any) -> tuple[int, int]:
     return low, high
 
 
+def _architectures(value: Any) -> tuple[tuple[int, ...], ...]:
+    """``value`` as a non-empty tuple of distinct hidden-width tuples."""
+    choices = _items("hidden_dims", value, "architectures (lists of hidden widths)")
+    if not choices:
+        raise ValueError("hidden_dims must hold at least one architecture")
+    checked = []
+    for i, dims in enumerate(choices):
+        widths = _items(f"hidden_dims[{i}]", dims, "hidden widths")
+        checked.append(tuple(check_positive_int(w, f"hidden_dims[{i}] width") for w in widths))
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"hidden_dims lists an architecture twice: {describe(value)}")
+    return tuple(checked)
+
+
 @dataclass(frozen=True)
 class SearchSpace:
-    """Where the random search looks, and the settings every trial shares.
+    """Where the search looks, and the settings every trial shares.
 
     Attributes
     ----------
-    optimizers : names from ``minigrad.optim.OPTIMIZERS``, drawn uniformly.
+    optimizers : names from ``minigrad.optim.OPTIMIZERS``.
     lr_sgd, lr_momentum, lr_adaptive : log-uniform learning-rate ranges (LOW, HIGH) for
         each family of :data:`LR_FAMILIES`.
     reg : log-uniform range of the L2 strength.
-    lr_decay : uniform range of the per-epoch learning-rate factor, within (0, 1].
-    num_iters : uniform integer range of the training iterations ...
+    lr_decay : uniform range of the per-epoch learning-rate factor (the schedule), in (0, 1].
+    num_iters : integer range of the training iterations ...
     num_epochs : ... or, when set, of epochs (``epochs * (N // batch_size)`` iterations).
-    batch_sizes : drawn uniformly.
-    hidden_size, sampling, dtype, std : shared by all trials.
+    batch_sizes : the batch sizes to choose from.
+    hidden_dims : the architectures to choose from, each the widths of the hidden layers;
+        the default is the workbook's net, one hidden layer of 50, fixed.
+    sampling, dtype, std : shared by all trials.
     """
 
     optimizers: tuple[str, ...] = tuple(LR_FAMILIES)
@@ -127,7 +187,7 @@ class SearchSpace:
     num_iters: tuple[int, int] = (1000, 4000)
     num_epochs: tuple[int, int] | None = None
     batch_sizes: tuple[int, ...] = (100, 200, 400)
-    hidden_size: int = 50
+    hidden_dims: tuple[tuple[int, ...], ...] = ((50,),)
     sampling: str = "shuffle"
     dtype: str = "float32"
     std: float = 1e-4
@@ -140,7 +200,8 @@ class SearchSpace:
         for name, value in checked.items():
             object.__setattr__(self, name, value)  # frozen: normalise once
         # The shared settings are checked by TrainConfig itself.
-        self.base_config()
+        for dims in self.hidden_dims:
+            self.base_config(dims)
 
     def _checked_fields(self) -> dict[str, Any]:
         """The search ranges checked and normalised (``TypeError`` / ``ValueError``)."""
@@ -149,10 +210,13 @@ class SearchSpace:
             raise ValueError("optimizers must name at least one optimiser")
         known = set(OPTIMIZERS) & set(LR_FAMILIES)
         checked: dict[str, Any] = {
-            "optimizers": tuple(check_choice(name, "optimizer", known) for name in optimizers),
+            "optimizers": tuple(
+                dict.fromkeys(check_choice(name, "optimizer", known) for name in optimizers)
+            ),
             "reg": _range("reg", self.reg),
             "lr_decay": _range("lr_decay", self.lr_decay, upper=1.0),
             "num_iters": _int_range("num_iters", self.num_iters),
+            "hidden_dims": _architectures(self.hidden_dims),
         }
         for family in ("lr_sgd", "lr_momentum", "lr_adaptive"):
             checked[family] = _range(family, getattr(self, family))
@@ -161,9 +225,9 @@ class SearchSpace:
         sizes = _items("batch_sizes", self.batch_sizes, "batch sizes")
         if not sizes:
             raise ValueError("batch_sizes must hold at least one batch size")
-        checked["batch_sizes"] = tuple(
+        checked["batch_sizes"] = tuple(dict.fromkeys(
             check_positive_int(size, f"batch_sizes[{i}]") for i, size in enumerate(sizes)
-        )
+        ))
         return checked
 
     def lr_range(self, optimizer: str) -> tuple[float, float]:
@@ -171,20 +235,22 @@ class SearchSpace:
         range_: tuple[float, float] = getattr(self, f"lr_{LR_FAMILIES[optimizer]}")
         return range_
 
-    def base_config(self, **sizes: int) -> TrainConfig:
-        """The settings shared by all trials (``sizes``: num_training etc.)."""
-        shared: dict[str, Any] = {
-            "hidden_size": self.hidden_size, "sampling": self.sampling, "dtype": self.dtype,
-            "std": self.std, **sizes,
-        }
+    def base_config(self, hidden_dims: tuple[int, ...] | None = None, **sizes: int) -> TrainConfig:
+        """The settings shared by all trials, for architecture ``hidden_dims`` (default:
+        the first) and ``sizes`` (num_training etc.)."""
+        dims = self.hidden_dims[0] if hidden_dims is None else hidden_dims
+        shared: dict[str, Any] = {"hidden_dims": dims, "sampling": self.sampling,
+                                  "dtype": self.dtype, "std": self.std, **sizes}
         try:
             return TrainConfig(**shared)
-        except ConfigError as err:
+        except (ConfigError, ValueError) as err:
             raise TuneError(str(err)) from None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able settings (tuples as lists); inverse of :meth:`from_dict`."""
-        return asdict(self)
+        values = asdict(self)
+        values["hidden_dims"] = [list(dims) for dims in self.hidden_dims]
+        return values
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchSpace:
@@ -196,6 +262,10 @@ class SearchSpace:
         values: dict[str, Any] = {
             key: tuple(value) if isinstance(value, list) else value for key, value in data.items()
         }
+        if isinstance(values.get("hidden_dims"), tuple):
+            values["hidden_dims"] = tuple(
+                tuple(dims) if isinstance(dims, list) else dims for dims in values["hidden_dims"]
+            )
         return cls(**values)
 
 
@@ -205,10 +275,11 @@ class Trial:
 
     Attributes
     ----------
-    trial_id : its index in the search (0-based).
-    optimizer, learning_rate, reg, lr_decay, batch_size, num_iters : the drawn settings.
-    num_epochs : the drawn epoch count when the space draws epochs, else None.
+    trial_id : its number in the search (0-based); a retry of a trial keeps it.
+    optimizer, learning_rate, reg, lr_decay, batch_size, num_iters : the chosen settings.
+    num_epochs : the chosen epoch count when the space chooses epochs, else None.
     seed : seeds the trial's initial weights and minibatches.
+    hidden_dims : the widths of the net's hidden layers.
     """
 
     trial_id: int
@@ -220,61 +291,138 @@ class Trial:
     num_iters: int
     num_epochs: int | None
     seed: int
+    hidden_dims: tuple[int, ...] = (50,)
 
     def train_config(self, space: SearchSpace, **sizes: int) -> TrainConfig:
         """The full :class:`TrainConfig` of this trial (``sizes``: num_training etc.)."""
-        return space.base_config(**sizes).replace(
+        return space.base_config(self.hidden_dims, **sizes).replace(
             optimizer=self.optimizer, learning_rate=self.learning_rate, reg=self.reg,
             lr_decay=self.lr_decay, batch_size=self.batch_size, num_iters=self.num_iters,
             seed=self.seed,
         )
 
 
-def trial_from_uniforms(
-    space: SearchSpace, trial_id: int, u: Sequence[float], num_train: int
-) -> Trial:
-    """The trial that uniform numbers ``u`` (7 values in [0, 1)) select from ``space``.
+class Chooser(Protocol):
+    """What :func:`choose_trial` asks: one choice per named setting (an ``optuna.Trial``
+    is one)."""
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any: ...
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float: ...
+    def suggest_int(self, name: str, low: int, high: int) -> int: ...
+
+
+class SeededChooser:
+    """The seeded trial list's choices for trial ``trial_id`` of the search with ``seed``.
+
+    Attributes
+    ----------
+    params : every choice made so far, by name (the study's parameters of the trial).
+    """
+
+    def __init__(self, seed: int, trial_id: int) -> None:
+        self.uniforms = np.random.default_rng([seed, trial_id]).random(_UNIFORMS_PER_TRIAL)
+        self.params: dict[str, Any] = {}
+
+    def _u(self, name: str) -> float:
+        return float(self.uniforms[_UNIFORM_INDEX[name]])
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        u = self._u(name)
+        value = choices[min(int(u * len(choices)), len(choices) - 1)]
+        self.params[name] = value
+        return value
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+        u = self._u(name)
+        value = log_uniform(u, low, high) if log else low + u * (high - low)
+        self.params[name] = value
+        return value
+
+    def suggest_int(self, name: str, low: int, high: int) -> int:
+        u = self._u(name)
+        value = low + min(int(u * (high - low + 1)), high - low)
+        self.params[name] = value
+        return value
+
+
+def trial_seed(seed: int, trial_id: int) -> int:
+    """The training seed of trial ``trial_id`` of the search with ``seed`` (any sampler)."""
+    return int(SeededChooser(seed, trial_id)._u("seed") * 2**31)
+
+
+def _categorical(chooser: Chooser, name: str, choices: Sequence[Any]) -> Any:
+    return choices[0] if len(choices) == 1 else chooser.suggest_categorical(name, choices)
+
+
+def _float(chooser: Chooser, name: str, bounds: tuple[float, float], log: bool) -> float:
+    low, high = bounds
+    return low if low == high else chooser.suggest_float(name, low, high, log=log)
+
+
+def _int(chooser: Chooser, name: str, bounds: tuple[int, int]) -> int:
+    low, high = bounds
+    return low if low == high else chooser.suggest_int(name, low, high)
+
+
+def _choose_pipeline(chooser: Chooser, space: SearchSpace) -> dict[str, Any]:
+    """The data pipeline's settings of a trial (augmentation, normalisation): the hook.
+
+    None yet: TrainConfig has no pipeline fields. When it gets them, give SearchSpace
+    their ranges, choose each here by name (new names take new indices at the end of
+    ``_UNIFORM_INDEX``, so earlier draws stay put), return them as TrainConfig changes,
+    and add them to Trial and to the CSV columns.
+    """
+    return {}
+
+
+def choose_trial(chooser: Chooser, space: SearchSpace, trial_id: int, seed: int,
+                 num_train: int) -> Trial:
+    """Trial ``trial_id`` of the search with ``seed``, its settings chosen by ``chooser``.
 
     Parameters
     ----------
+    chooser : :class:`SeededChooser` (the seeded list) or an ``optuna.Trial``.
     space : the search space.
-    trial_id : the trial's index.
-    u : one uniform number per setting, in the order optimiser, learning rate, reg,
-        decay, batch size, length (iterations or epochs), seed.
+    trial_id : the trial's number in the search.
+    seed : the search's seed (the trial's training seed derives from it and ``trial_id``).
     num_train : training rows N, to turn epochs into iterations.
     """
-    optimizer = _pick(u[0], space.optimizers)
-    batch_size = _pick(u[4], space.batch_sizes)
+    optimizer = _categorical(chooser, "optimizer", space.optimizers)
+    learning_rate = _float(chooser, f"lr_{LR_FAMILIES[optimizer]}", space.lr_range(optimizer),
+                           log=True)
+    reg = _float(chooser, "reg", space.reg, log=True)
+    lr_decay = _float(chooser, "lr_decay", space.lr_decay, log=False)
+    batch_size = _categorical(chooser, "batch_size", space.batch_sizes)
     num_epochs = None
     if space.num_epochs is not None:
-        low, high = space.num_epochs
-        num_epochs = low + min(int(u[5] * (high - low + 1)), high - low)
+        num_epochs = _int(chooser, "num_epochs", space.num_epochs)
         num_iters = num_epochs * iterations_per_epoch(num_train, batch_size)
     else:
-        low, high = space.num_iters
-        num_iters = low + min(int(u[5] * (high - low + 1)), high - low)
-    decay_low, decay_high = space.lr_decay
+        num_iters = _int(chooser, "num_iters", space.num_iters)
+    labels = [architecture_label(dims) for dims in space.hidden_dims]
+    hidden_dims = space.hidden_dims[labels.index(_categorical(chooser, "hidden_dims", labels))]
+    _choose_pipeline(chooser, space)
     return Trial(
-        trial_id=trial_id,
-        optimizer=optimizer,
-        learning_rate=log_uniform(u[1], *space.lr_range(optimizer)),
-        reg=log_uniform(u[2], *space.reg),
-        lr_decay=decay_low + u[3] * (decay_high - decay_low),
-        batch_size=batch_size,
-        num_iters=num_iters,
-        num_epochs=num_epochs,
-        seed=int(u[6] * 2**31),
+        trial_id=trial_id, optimizer=optimizer, learning_rate=learning_rate, reg=reg,
+        lr_decay=lr_decay, batch_size=batch_size, num_iters=num_iters, num_epochs=num_epochs,
+        seed=trial_seed(seed, trial_id), hidden_dims=hidden_dims,
     )
 
 
 def sample_trial(space: SearchSpace, seed: int, trial_id: int, num_train: int) -> Trial:
-    """Trial ``trial_id`` of the search with ``seed`` (see the module docstring)."""
-    uniforms = np.random.default_rng([seed, trial_id]).random(_UNIFORMS_PER_TRIAL)
-    return trial_from_uniforms(space, trial_id, uniforms.tolist(), num_train)
+    """Trial ``trial_id`` of the seeded list of the search with ``seed``."""
+    return choose_trial(SeededChooser(seed, trial_id), space, trial_id, seed, num_train)
+
+
+def seeded_params(space: SearchSpace, seed: int, trial_id: int, num_train: int) -> dict[str, Any]:
+    """The study parameters of :func:`sample_trial` (what the random sampler enqueues)."""
+    chooser = SeededChooser(seed, trial_id)
+    choose_trial(chooser, space, trial_id, seed, num_train)
+    return chooser.params
 
 
 def sample_trials(space: SearchSpace, seed: int, num_trials: int, num_train: int) -> list[Trial]:
-    """Trials ``0 .. num_trials - 1`` of the search with ``seed``."""
+    """Trials ``0 .. num_trials - 1`` of the seeded list of the search with ``seed``."""
     try:
         seed = check_int(seed, "seed", low=0)
         num_trials = check_positive_int(num_trials, "num_trials")

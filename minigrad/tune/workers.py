@@ -1,198 +1,260 @@
-"""Running trials: one trial as a pure job, and a pool of worker processes that share the data.
+"""Worker processes of a search, and what runs inside one.
 
-The data split is written once to ``.npy`` files (in ``/dev/shm`` where it exists, so it
-stays in memory) and every worker maps them read-only: N workers add no copy of the
-600 MB training set. Workers are started with the "spawn" method, after the BLAS thread
-variables are set to 1 (read by OpenBLAS/MKL/OpenMP when the worker imports NumPy), so two
-workers on two cores do not fight over them.
+A worker is ``python -m minigrad.tune.workers --parent PID``, started by the search's
+process with its settings on standard input (never on the command line, where a database
+password would show). It
+
+- dies with its parent: on Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, and everywhere a
+  thread that waits on a pipe whose other end only the parent holds (EOF: the parent is
+  gone, however it died), so a killed search leaves no process behind;
+- runs BLAS on one thread (``OMP_NUM_THREADS`` etc. are 1 before NumPy loads), so N
+  workers on N cores do not fight over them;
+- maps the search's one read-only copy of the data (:mod:`minigrad.tune.shared_data`);
+- takes trials from the study until none is waiting (mode ``trials``), or retrains the
+  best trial into a run folder (mode ``retrain``);
+- ignores Ctrl-C and SIGHUP, which reach the whole process group: the parent decides,
+  and ends workers with SIGTERM.
+
+:class:`WorkerGroup` is the parent's side: start, watch, stop.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import ctypes
+import json
 import os
-import shutil
 import signal
-import tempfile
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
-
-import numpy as np
-
-from minigrad.experiment.config import TrainConfig
-from minigrad.experiment.job import DataSplit, run_training
-from minigrad.training.callbacks import Callback, TimeToAccuracy
-from minigrad.training.early_stopping import EarlyStopping
-from minigrad.training.trainer import DivergenceError
-from minigrad.tune.results import STATUS_DIVERGED, STATUS_FAILED, STATUS_OK, TrialResult
-from minigrad.tune.space import Trial
+from typing import IO, Any
 
 __all__ = [
     "BLAS_THREAD_VARIABLES",
-    "TrialJob",
-    "blas_threads",
-    "run_job",
-    "shared_split",
-    "worker_pool",
-    "worker_split",
+    "EXIT_ORPHANED",
+    "Worker",
+    "WorkerGroup",
+    "describe_exit",
+    "die_with_parent",
+    "main",
+    "worker_environment",
 ]
 
 BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-SPLIT_ARRAYS = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
-
-_WORKER_SPLIT: Any = None  # the split a worker process maps at start-up
-
-
-@dataclass(frozen=True)
-class TrialJob:
-    """What a worker needs to run one trial (picklable).
-
-    Attributes
-    ----------
-    trial : the configuration drawn for the trial.
-    config : its full training settings.
-    patience : stop after this many epochs without a better validation accuracy.
-    target_acc : record when validation accuracy first reaches this.
-    """
-
-    trial: Trial
-    config: TrainConfig
-    patience: int | None = None
-    target_acc: float | None = None
+EXIT_ORPHANED = 3  # the parent was gone before (or while) the worker started
+_PR_SET_PDEATHSIG = 1
+_STOP_TIMEOUT = 5.0
 
 
-def worker_split() -> Any:
-    """The split this worker process mapped at start-up (None outside a worker)."""
-    return _WORKER_SPLIT
+def die_with_parent(parent: int) -> None:
+    """Make this process end when process ``parent`` (which started it) ends."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(EXIT_ORPHANED)
 
 
-def run_job(job: TrialJob, split: DataSplit | None = None) -> TrialResult:
-    """Train one trial and measure it; never raises for a failing trial.
+def _watch_parent(fd: int) -> None:
+    """Exit as soon as the read end ``fd`` of the parent's pipe reaches EOF."""
+
+    def wait() -> None:
+        try:
+            while os.read(fd, 1):
+                pass
+        except OSError:
+            pass
+        os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=wait, name="minigrad-parent-watch", daemon=True).start()
+
+
+def worker_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a worker: one BLAS thread, this minigrad first on
+    the import path, plus ``extra``."""
+    env = dict(os.environ)
+    env.update({name: "1" for name in BLAS_THREAD_VARIABLES})
+    root = os.fspath(Path(__file__).resolve().parents[2])  # the folder holding minigrad/
+    env["PYTHONPATH"] = os.pathsep.join(
+        [root, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
+    )
+    env.update(extra or {})
+    return env
+
+
+def describe_exit(code: int) -> str:
+    """A process's ``returncode`` in words: ``exit code 3`` or ``signal 9 (SIGKILL)``."""
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = "unknown"
+    return f"signal {-code} ({name})"
+
+
+@dataclass
+class Worker:
+    """One started worker: its process, and its name in the study (``host:pid``)."""
+
+    process: subprocess.Popen[bytes]
+    name: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+class WorkerGroup:
+    """The parent's worker processes: :meth:`start` them, :meth:`reap` the ones that
+    ended, :meth:`stop` them all (also on leaving the ``with`` block).
 
     Parameters
     ----------
-    job : the trial.
-    split : the data; in a worker process, the split it mapped at start-up.
-
-    Returns
-    -------
-    TrialResult with status ``"ok"``, ``"diverged"`` (DivergenceError) or ``"failed"`` (any
-    other exception, its type and message kept). Ctrl-C (KeyboardInterrupt) is not caught.
+    spec : what each worker is told (JSON-able; ``mode``, ``location``, ``data`` ...).
+    pass_fds : descriptors the workers inherit (the shared data).
+    capture_output : read each worker's standard output (a retrain's result).
     """
-    data = _WORKER_SPLIT if split is None else split
-    callbacks: list[Callback] = []
-    if job.patience is not None:
-        callbacks.append(EarlyStopping(job.patience))
-    timer = TimeToAccuracy(job.target_acc) if job.target_acc is not None else None
-    if timer is not None:
-        callbacks.append(timer)
-    try:
-        # A diverging trial overflows before the trainer notices: keep stderr quiet.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            result = run_training(job.config, data, callbacks)
-    except DivergenceError as err:
-        return TrialResult(job.trial, STATUS_DIVERGED, message=str(err))
-    except Exception as err:  # any failure is recorded: it must not end the search
-        return TrialResult(job.trial, STATUS_FAILED, message=f"{type(err).__name__}: {err}")
-    val_curve = result.history.val_acc
-    return TrialResult(
-        trial=job.trial,
-        status=STATUS_OK,
-        val_acc=result.val_acc,
-        best_val_acc=max(val_curve) if val_curve else None,
-        train_acc=result.train_acc,
-        iterations=result.iterations,
-        seconds=result.seconds,
-        iters_to_target=None if timer is None else timer.iterations,
-        seconds_to_target=None if timer is None else timer.seconds,
-    )
 
+    def __init__(self, spec: Mapping[str, Any], pass_fds: Sequence[int] = (),
+                 capture_output: bool = False) -> None:
+        self._spec = dict(spec)
+        self._pass_fds = tuple(pass_fds)
+        self._capture = capture_output
+        self._watch_read, self._watch_write = os.pipe()  # the write end never leaves us
+        self.workers: list[Worker] = []
+        self.started = 0
 
-@contextlib.contextmanager
-def blas_threads(count: int) -> Iterator[None]:
-    """Set the BLAS thread variables to ``count`` for processes started inside the block.
+    def start(self, salt: int | None = None) -> Worker:
+        """Start one worker; ``salt`` seeds its sampler apart from the others'."""
+        import socket
 
-    This process's BLAS was configured when it imported NumPy and does not change.
-    """
-    saved = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
-    os.environ.update({name: str(count) for name in BLAS_THREAD_VARIABLES})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def _shared_folder() -> str | None:
-    shm = Path("/dev/shm")
-    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-
-
-@contextlib.contextmanager
-def shared_split(split: DataSplit) -> Iterator[Path]:
-    """Write the split's six arrays as ``.npy`` files for workers to map; remove them after.
-
-    Yields
-    ------
-    The folder holding ``X_train.npy`` ... ``y_test.npy``.
-    """
-    folder = Path(tempfile.mkdtemp(prefix="minigrad-tune-", dir=_shared_folder()))
-    try:
-        for name in SPLIT_ARRAYS:
-            np.save(folder / f"{name}.npy", np.ascontiguousarray(getattr(split, name)))
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _init_worker(folder: str) -> None:
-    """Worker start-up: map the shared split; leave Ctrl-C to the parent."""
-    global _WORKER_SPLIT
-    # The parent handles Ctrl-C (it records what finished and stops the workers).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # np.asarray drops the memmap subclass: plain ndarrays over the same read-only pages.
-    _WORKER_SPLIT = SimpleNamespace(**{
-        name: np.asarray(np.load(Path(folder) / f"{name}.npy", mmap_mode="r"))
-        for name in SPLIT_ARRAYS
-    })
-
-
-def _stop_now(pool: ProcessPoolExecutor) -> None:
-    """Cancel queued trials and end the running ones (after Ctrl-C or an error)."""
-    pool.shutdown(wait=False, cancel_futures=True)
-    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
-    if terminate is not None:
-        terminate()
-        return
-    # Before 3.14 the pool has no public way to end busy workers.
-    for process in list(getattr(pool, "_processes", {}).values()):
-        process.terminate()
-
-
-@contextlib.contextmanager
-def worker_pool(workers: int, split: DataSplit) -> Iterator[ProcessPoolExecutor]:
-    """A pool of ``workers`` spawned processes with single-threaded BLAS sharing ``split``.
-
-    On leaving the block normally the pool finishes its queue; on an exception (Ctrl-C)
-    queued trials are cancelled and running ones ended at once.
-    """
-    # Workers spawn lazily, so the variables stay set for the pool's whole life.
-    with blas_threads(1), shared_split(split) as folder:
-        pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=get_context("spawn"),
-            initializer=_init_worker, initargs=(os.fspath(folder),),
+        spec = {**self._spec, "watch_fd": self._watch_read,
+                "salt": self.started + 1 if salt is None else salt}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "minigrad.tune.workers", "--parent", str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE if self._capture else subprocess.DEVNULL,
+            env=worker_environment(),
+            pass_fds=(self._watch_read, *self._pass_fds),
         )
+        assert process.stdin is not None
         try:
-            yield pool
-        except BaseException:
-            _stop_now(pool)
-            raise
-        pool.shutdown(wait=True)
+            process.stdin.write(json.dumps(spec).encode("utf-8"))
+            process.stdin.close()
+        except OSError:
+            pass  # it died at once: reap will tell
+        worker = Worker(process, f"{socket.gethostname()}:{process.pid}")
+        self.workers.append(worker)
+        self.started += 1
+        return worker
+
+    def alive(self) -> list[Worker]:
+        return [worker for worker in self.workers if worker.process.poll() is None]
+
+    def reap(self) -> list[tuple[Worker, int]]:
+        """The workers that ended since the last call, with their return codes."""
+        ended = [(w, code) for w in self.workers if (code := w.process.poll()) is not None]
+        self.workers = [w for w in self.workers if w.process.returncode is None]
+        return ended
+
+    def stop(self) -> list[tuple[Worker, int]]:
+        """End every worker (SIGTERM, then SIGKILL after a few seconds) and wait for them."""
+        for worker in self.alive():
+            with contextlib.suppress(OSError):
+                worker.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_TIMEOUT
+        for worker in self.workers:
+            remaining = max(deadline - time.monotonic(), 0.0)
+            try:
+                worker.process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+        return self.reap()
+
+    def close(self) -> None:
+        self.stop()
+        for fd in (self._watch_read, self._watch_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __enter__(self) -> WorkerGroup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_output(worker: Worker) -> str:
+    """A finished worker's standard output (``capture_output`` groups)."""
+    stream: IO[bytes] | None = worker.process.stdout
+    return "" if stream is None else stream.read().decode("utf-8", "replace")
+
+
+# ------------------------------------------------------------------ inside a worker
+
+
+def _run_trials(spec: Mapping[str, Any], split: Any) -> int:
+    from minigrad.tune.study import SearchStudy, StudyLocation
+
+    location = StudyLocation.from_dict(spec["location"])
+    search = SearchStudy.attach(location, int(spec["salt"]))
+    search.run_trials(split, wait_for_others=not location.is_embedded)
+    return 0
+
+
+def _retrain(spec: Mapping[str, Any], shared: Any) -> int:
+    from minigrad.data import Cifar10Split
+    from minigrad.experiment.config import TrainConfig
+    from minigrad.experiment.training_run import train_into_folder
+    from minigrad.training.early_stopping import EarlyStopping
+
+    task = spec["retrain"]
+    split = Cifar10Split(shared.X_train, shared.y_train, shared.X_val, shared.y_val,
+                         shared.X_test, shared.y_test, shared.mean_image)
+    patience = task.get("patience")
+    callbacks = [] if patience is None else [EarlyStopping(int(patience))]
+    outcome = train_into_folder(TrainConfig.from_dict(task["config"]), split,
+                                Path(task["run_dir"]), callbacks=callbacks, progress=False)
+    measured = outcome.accuracies
+    print(json.dumps({
+        "status": outcome.status, "train": measured.train, "val": measured.val,
+        "test": measured.test, "weights": outcome.weights, "iterations": outcome.iterations,
+        "seconds": outcome.seconds,
+    }))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """A worker's life: see the module docstring."""
+    parser = argparse.ArgumentParser(prog="python -m minigrad.tune.workers")
+    parser.add_argument("--parent", type=int, required=True)
+    args = parser.parse_args(argv)
+    die_with_parent(args.parent)
+    for name in ("SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    spec = json.loads(sys.stdin.read())
+    _watch_parent(int(spec["watch_fd"]))
+
+    import optuna
+
+    from minigrad.tune.shared_data import map_shared
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    shared = map_shared(spec["data"])
+    if spec["mode"] == "retrain":
+        return _retrain(spec, shared)
+    return _run_trials(spec, shared)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
