@@ -348,6 +348,22 @@ def test_tpe_searches_and_resumes(tmp_path: Path) -> None:
     assert len(study_trials(tmp_path)) == 5
 
 
+def test_hidden_dims_fix_an_architecture_or_search_over_a_few(tmp_path: Path) -> None:
+    space = SearchSpace(num_iters=(20, 30), batch_sizes=(20,), std=0.1, optimizers=("adam",),
+                        hidden_dims=((16,), (16, 8)))
+    results = run_search(_split(), SearchSettings(space, num_trials=6, seed=0), tmp_path,
+                         progress=False)
+    assert {r.trial.hidden_dims for r in results} == {(16,), (16, 8)}
+    assert {r.status for r in results} == {"ok"}
+    config = results[0].trial.train_config(space, num_training=120)
+    assert config.hidden_dims == results[0].trial.hidden_dims
+    assert {row["hidden_dims"] for row in csv_rows(tmp_path)} == {"16", "16,8"}
+    assert {t.params["hidden_dims"] for t in study_trials(tmp_path)} == {"16", "16,8"}
+    fixed = SearchSpace(hidden_dims=((32, 16),))
+    assert sample_trial(fixed, 0, 0, 1000).hidden_dims == (32, 16)
+    assert "hidden_dims" not in seeded_params(fixed, 0, 0, 1000)  # fixed: no parameter
+
+
 def test_an_interrupted_search_resumes_without_losing_or_rerunning_trials(tmp_path: Path) -> None:
     split, settings = _split(), SearchSettings(SMALL, num_trials=7, seed=2)
     seen: list[int] = []
@@ -454,7 +470,8 @@ def test_cli_tune_writes_results_plots_and_the_best_run_folder(
     fake_cifar: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], workers: str
 ) -> None:
     out = tmp_path / "search"
-    assert main([*_tune_args(fake_cifar, out, 3, "10 15"), "--workers", workers]) == 0
+    assert main([*_tune_args(fake_cifar, out, 3, "10 15"), "--workers", workers,
+                 "--hidden-dims", "30,20" if workers == "2" else "50"]) == 0
     printed = capsys.readouterr().out
     rows = csv_rows(out)
     assert len(rows) == 3
@@ -464,6 +481,8 @@ def test_cli_tune_writes_results_plots_and_the_best_run_folder(
     assert "3 trials:" in printed and run_dir.name in printed
     for name in ("config.json", "weights.npz", "metrics.json", "history.csv"):
         assert (run_dir / name).is_file()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["hidden_dims"] == ([30, 20] if workers == "2" else [50])
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["val_acc"] == float(best["val_acc"])  # the retrained net is the trial's net
     for name in ("search.png", "history.png", "leaderboard.txt", STUDY_FILE):

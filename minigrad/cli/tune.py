@@ -307,6 +307,7 @@ def _search(
     workers: int,
 ) -> int:
     """Load the data, run the search into ``folder`` (held), report; the exit code."""
+    from minigrad.data import Cifar10Split
     from minigrad.experiment.job import load_split
     from minigrad.tune.best_trial import best_trial_dir, retrain_best_trial
     from minigrad.tune.results import best_result
@@ -320,7 +321,13 @@ def _search(
         print("loading CIFAR-10 ...", file=sys.stderr)
     split = load_split(sizes["num_training"], sizes["num_validation"], sizes["num_test"],
                        root=args.data_dir, dtype=settings.space.dtype)
-    shared = SharedSplit(split, split.mean_image) if workers > 1 else None
+    shared = None
+    if workers > 1:
+        # The workers' copy is the only one: this process maps it too and drops its own.
+        shared = SharedSplit(split, split.mean_image)
+        view = shared.view()
+        split = Cifar10Split(view.X_train, view.y_train, view.X_val, view.y_val,
+                             view.X_test, view.y_test, view.mean_image)
     try:
         results = run_search(
             split, settings, folder, workers=workers, resume=args.resume,

@@ -95,6 +95,11 @@ class SharedSplit:
     def fds(self) -> tuple[int, ...]:
         return tuple(self._fds.values())
 
+    def view(self) -> SimpleNamespace:
+        """The shared arrays mapped read-only in this process (the descriptors stay open),
+        so the search's own process can drop its private copy of the data."""
+        return map_shared(self.spec, close=False)
+
     def close(self) -> None:
         for fd in self._fds.values():
             with contextlib.suppress(OSError):
@@ -111,10 +116,11 @@ class SharedSplit:
         self.close()
 
 
-def map_shared(spec: Mapping[str, Any]) -> SimpleNamespace:
+def map_shared(spec: Mapping[str, Any], *, close: bool = True) -> SimpleNamespace:
     """The arrays of a :class:`SharedSplit`, mapped read-only (in a child process).
 
-    The inherited descriptors are closed once mapped: the mappings keep the memory.
+    With ``close``, the inherited descriptors are closed once mapped: the mappings keep
+    the memory.
     """
     paths: dict[str, str] = {}
     fds = spec.get("fds")
@@ -125,7 +131,7 @@ def map_shared(spec: Mapping[str, Any]) -> SimpleNamespace:
         paths = {path.stem: os.fspath(path) for path in folder.glob("*.npy")}
     # np.asarray drops the memmap subclass: plain ndarrays over the same read-only pages.
     arrays = {name: np.asarray(np.load(path, mmap_mode="r")) for name, path in paths.items()}
-    if isinstance(fds, dict):
+    if close and isinstance(fds, dict):
         for fd in fds.values():
             with contextlib.suppress(OSError):
                 os.close(int(fd))
