@@ -557,12 +557,21 @@ class SearchStudy:
     def study_id(self) -> int:
         return self.storage.get_study_id_from_name(self.location.name)
 
+    def num_trials(self) -> int:
+        """The trials the search wants: this process's number, or more if another process
+        has raised the study's since (e.g. a machine that joined with ``--trials 80``)."""
+        stored = self.study.user_attrs.get(ATTR_SETTINGS)
+        raised = stored.get("num_trials") if isinstance(stored, dict) else None
+        if type(raised) is int and raised > self.settings.num_trials:
+            return raised
+        return self.settings.num_trials
+
     def trials(self) -> list[FrozenTrial]:
         return self.storage.get_all_trials(self.study_id, deepcopy=False)
 
     def progress(self, trials: Sequence[FrozenTrial] | None = None) -> Progress:
         trials = self.trials() if trials is None else trials
-        wanted = range(self.settings.num_trials)
+        wanted = range(self.num_trials())
         finished = {trial_id_of(t) for t in trials if is_finished(t)}
         waiting = {trial_id_of(t) for t in trials if t.state == TrialState.WAITING} - finished
         running = {trial_id_of(t) for t in trials if t.state == TrialState.RUNNING} - finished
@@ -629,7 +638,7 @@ class SearchStudy:
         trials = self.trials()
         present = {trial_id_of(t) for t in trials if is_finished(t) or is_live(t)}
         added = 0
-        for trial_id in range(self.settings.num_trials):
+        for trial_id in range(self.num_trials()):
             if trial_id in present:
                 continue
             attempts = [t.number for t in trials if trial_id_of(t) == trial_id]
