@@ -131,10 +131,11 @@ class _Exports:
 
     def update(self, notify: bool = True) -> None:
         """Rewrite trials.csv if trials finished since the last call; tell ``on_result``."""
-        results = self.search.results()
+        trials = self.search.trials()
+        if self.search.finished_ids(trials) <= self.seen:
+            return  # (cheap: nothing is rebuilt until a trial finishes)
+        results = self.search.results(trials)
         new = [r for r in results if r.trial.trial_id not in self.seen]
-        if not new:
-            return
         write_results_csv(self.folder / RESULTS_FILE, results)
         self.results = results
         self.seen.update(r.trial.trial_id for r in new)

@@ -609,6 +609,11 @@ class SearchStudy:
             study_number=trial.number,
         )
 
+    def finished_ids(self, trials: Sequence[FrozenTrial] | None = None) -> set[int]:
+        """The trial ids that have finished."""
+        trials = self.trials() if trials is None else trials
+        return {i for t in trials if is_finished(t) and (i := trial_id_of(t)) is not None}
+
     def results(self, trials: Sequence[FrozenTrial] | None = None) -> list[TrialResult]:
         """Every finished trial number's result, by trial id (the first if ever two)."""
         trials = self.trials() if trials is None else trials
