@@ -105,7 +105,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--preset", choices=sorted(PRESETS), default="best",
         help="starting settings: the workbook's best net, its first, sub-optimal one, or "
         "deep (3072-512-256-10 with batch norm and dropout 0.1, He initialisation, Adam, "
-        "shuffled epochs) (default: best)",
+        "10 shuffled epochs) (default: best)",
     )
     settings = parser.add_argument_group("settings (default: the preset's)")
     for flag, kind, what in _SETTINGS:
