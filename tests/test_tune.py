@@ -504,6 +504,13 @@ def test_cli_tune_writes_results_plots_and_the_best_run_folder(
         (["--study", "s"], "--study names a study in a --storage database"),
         (["--storage", "sqlite:///x.db"], "--storage needs --study"),
         (["--heartbeat", "2"], "--heartbeat is for studies in a --storage database"),
+        (["--storage", "nonsense", "--study", "s"],
+         "cannot open the study storage 'nonsense': Could not parse SQLAlchemy URL"),
+        (["--storage", "mysql://me:secret@host/db", "--study", "s"],
+         "cannot open the study storage mysql://me:***@host/db: its database driver is not "
+         "installed"),
+        (["--storage", "sqlite:///x.db", "--study", "s", "--heartbeat", "0"],
+         "heartbeat must be a whole number of seconds in [1, 3600], got 0"),
     ],
 )
 def test_cli_bad_options_are_named(

@@ -184,26 +184,52 @@ def _open_journal(location: StudyLocation, repair: bool) -> BaseStorage:
         ) from None
 
 
+def _with_driver(url: str) -> str:
+    """``postgresql://...`` with the driver the ``tune`` extra installs (psycopg2) when the
+    one SQLAlchemy picks for a bare ``postgresql`` (psycopg 3, since SQLAlchemy 2.1) is
+    not installed; any other URL as it is."""
+    import importlib.util
+
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # RDBStorage names the problem
+        return url
+    if parsed.drivername != "postgresql" or importlib.util.find_spec("psycopg") is not None:
+        return url
+    if importlib.util.find_spec("psycopg2") is None:
+        return url
+    return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+
+
 def _open_database(location: StudyLocation) -> BaseStorage:
     import sqlalchemy.exc
 
     assert location.url is not None
+    url = _with_driver(location.url)
     failure: Exception | None = None
     for attempt in range(_STORAGE_ATTEMPTS):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 raw = RDBStorage(
-                    location.url,
+                    url,
                     engine_kwargs={"pool_pre_ping": True},
                     heartbeat_interval=location.heartbeat,
                     grace_period=location.grace_period,
                     heartbeat_stale_trial_callback=_retry_lost,
                 )
             return get_storage(raw)
-        except (sqlalchemy.exc.ArgumentError, ImportError, ValueError) as err:
+        except ImportError:
+            raise TuneError(
+                f"cannot open the study storage {masked_url(location.url)}: its database "
+                "driver is not installed (pip install 'minigrad[tune]' brings psycopg2 for "
+                "postgresql+psycopg2:// URLs)"
+            ) from None
+        except (sqlalchemy.exc.ArgumentError, ValueError) as err:
             failure = err
-            break  # a bad URL or a missing driver: trying again changes nothing
+            break  # a bad URL: trying again changes nothing
         except (sqlalchemy.exc.SQLAlchemyError, RuntimeError) as err:
             # Two processes making the tables of a new database at once collide; the
             # second try finds them made. A server not up yet may be up in a moment.
