@@ -171,7 +171,9 @@ def _write_study_plots(search: SearchStudy, plt: Any, optuna_plots: Any,
             # PED-ANOVA warns when too few trials tell the parameters apart: it still plots.
             warnings.simplefilter("ignore", UserWarning)
             try:
-                axes = optuna_plots.plot_param_importances(view)
+                # PED-ANOVA: Optuna's default since 5.0; it needs no scikit-learn.
+                evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+                axes = optuna_plots.plot_param_importances(view, evaluator=evaluator)
             except (ValueError, RuntimeError, ZeroDivisionError):
                 axes = None  # too few distinct results to tell importances apart
             if axes is not None:
