@@ -8,8 +8,8 @@
 >>> opt.advance_epoch()  # at each epoch boundary
 """
 
-from minigrad.optim.adaptive import Adagrad, Adam, AdaptiveOptimizer, RMSProp, adaptive_update
-from minigrad.optim.optimizer import Optimizer
+from minigrad.optim.adaptive import Adagrad, Adam, AdaptiveOptimizer, RMSProp, adaptive_step
+from minigrad.optim.optimizer import Optimizer, UpdateNotFiniteError
 from minigrad.optim.registry import OPTIMIZERS, make_optimizer, optimizer_from_state_dict
 from minigrad.optim.schedules import (
     SCHEDULES,
@@ -21,7 +21,7 @@ from minigrad.optim.schedules import (
     make_schedule,
     schedule_from_dict,
 )
-from minigrad.optim.sgd import SGD, momentum_update, sgd_update
+from minigrad.optim.sgd import SGD, momentum_step, sgd_step
 
 __all__ = [
     "OPTIMIZERS",
@@ -37,11 +37,12 @@ __all__ = [
     "RMSProp",
     "Schedule",
     "StepDecay",
-    "adaptive_update",
+    "UpdateNotFiniteError",
+    "adaptive_step",
     "make_optimizer",
     "make_schedule",
-    "momentum_update",
+    "momentum_step",
     "optimizer_from_state_dict",
     "schedule_from_dict",
-    "sgd_update",
+    "sgd_step",
 ]

@@ -26,8 +26,7 @@ from minigrad.optim.schedules import Schedule
 from minigrad.validation import check_real
 
 
-def adaptive_update(
-    param: Array,
+def adaptive_step(
     grad: Array,
     v: Array,
     scratch: Array,
@@ -40,13 +39,11 @@ def adaptive_update(
     beta1: float = 0.0,
     c1: float = 1.0,
     c2: float = 1.0,
-) -> None:
-    """One step of the shared second-moment rule (module docstring) on one array, in place.
+) -> Array:
+    """The shared second-moment rule (module docstring) for one array: moments, then the step.
 
     Parameters
     ----------
-    param : ndarray, shape (*S)
-        Updated in place: ``p -= lr * (m / c1) / (sqrt(v / c2) + eps)``.
     grad : ndarray, shape (*S)
         Gradient of the loss with respect to ``param``; not modified.
     v : ndarray, shape (*S)
@@ -64,6 +61,10 @@ def adaptive_update(
         First-moment decay (ignored without ``m``).
     c1, c2 : float
         Bias corrections dividing the first and second moments (1 = none).
+
+    Returns
+    -------
+    step : ``scratch``, holding ``lr * (m / c1) / (sqrt(v / c2) + eps)``; ``p -= step`` follows
     """
     term = np.square(grad, out=scratch)  # v = a * v + b * g**2
     term *= b
@@ -80,11 +81,11 @@ def adaptive_update(
     denominator += eps
     step = np.divide(numerator, denominator, out=scratch)  # lr * (m / c1) / denominator
     step *= lr / c1
-    param -= step
+    return step
 
 
 class AdaptiveOptimizer(Optimizer):
-    """Common holder for the rules of :func:`adaptive_update`; use a subclass.
+    """Common holder for the rules of :func:`adaptive_step`; use a subclass.
 
     Parameters
     ----------
@@ -123,16 +124,13 @@ class AdaptiveOptimizer(Optimizer):
     def slots(self) -> tuple[str, ...]:
         return ("v",) if self._beta1 is None else ("m", "v")
 
-    def _update(
-        self, param: Array, grad: Array, state: dict[str, Array], scratch: Array, lr: float
-    ) -> None:
+    def _step(self, grad: Array, state: dict[str, Array], scratch: Array, lr: float) -> Array:
         beta1 = 0.0 if self._beta1 is None else self._beta1
         c1 = c2 = 1.0
         if self._bias_correction:
             c1 = 1.0 - beta1**self.step_count
             c2 = 1.0 - self._a**self.step_count
-        adaptive_update(
-            param,
+        return adaptive_step(
             grad,
             state["v"],
             scratch,

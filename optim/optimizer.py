@@ -2,11 +2,12 @@
 
 An optimiser sees arrays, never layers: ``step(params, grads)`` takes two mappings with the same
 keys and updates every ``params[k]`` in place. Subclasses only declare their hyper-parameters and
-per-parameter slots and implement ``_update`` for one array by calling a pure update function.
+per-parameter slots and implement ``_step`` for one array by calling a pure step function.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
@@ -58,7 +59,7 @@ class Optimizer(ABC):
     Notes
     -----
     Subclasses set ``name`` and ``slots``, return their constructor keyword arguments (except
-    ``learning_rate``) from ``_hyperparameters`` and implement ``_update``.
+    ``learning_rate``) from ``_hyperparameters`` and implement ``_step``.
 
     Every parameter also gets a scratch array of its shape, dtype and memory order (not part
     of the saved state), so that an update like ``p -= lr * g`` runs as
@@ -87,12 +88,11 @@ class Optimizer(ABC):
         """Constructor keyword arguments other than ``learning_rate``, as JSON-able scalars."""
 
     @abstractmethod
-    def _update(
-        self, param: Array, grad: Array, state: dict[str, Array], scratch: Array, lr: float
-    ) -> None:
-        """Update one parameter in place (``step_count`` already counts this step).
+    def _step(self, grad: Array, state: dict[str, Array], scratch: Array, lr: float) -> Array:
+        """One parameter's step, to be subtracted from it (``step_count`` already counts it).
 
-        ``scratch`` has the parameter's shape and dtype; its contents are meaningless.
+        Updates the parameter's state slots in place and returns the step, computed into
+        ``scratch`` (the parameter's shape and dtype; its contents on entry are meaningless).
         """
 
     # ------------------------------------------------------------------ schedule position
@@ -124,10 +124,14 @@ class Optimizer(ABC):
             If the keys differ, a gradient's shape differs from its parameter's, a parameter is
             not floating point, or existing state does not match the parameter. Everything is
             checked before anything is updated.
+        UpdateNotFiniteError
+            If a step (or a parameter after it) would hold NaN or inf, e.g. a float32 rate that
+            overflows: every parameter keeps its value (the state slots have moved on).
         """
         self._check_step_args(params, grads)
         lr = self.learning_rate
         self.step_count += 1
+        steps = {}
         for key, param in params.items():
             state = self.state.get(key)
             if state is None:
@@ -137,7 +141,17 @@ class Optimizer(ABC):
             scratch = self._scratch.get(key)
             if scratch is None or scratch.shape != param.shape or scratch.dtype != param.dtype:
                 scratch = self._scratch[key] = np.empty_like(param)
-            self._update(param, grads[key], state, scratch, lr)
+            steps[key] = self._step(grads[key], state, scratch, lr)
+        # Every step is checked before any is applied, so a step that overflows leaves all
+        # parameters at their last finite values.
+        for key, step in steps.items():
+            if not _finite_after(params[key], step):
+                raise UpdateNotFiniteError(
+                    f"{self.name}'s update of {key!r} is not finite (learning rate "
+                    f"{lr:g}); no parameter was changed"
+                )
+        for key, step in steps.items():
+            params[key] -= step
 
     def _check_step_args(self, params: Mapping[str, Array], grads: Mapping[str, Array]) -> None:
         if params.keys() != grads.keys():
@@ -249,6 +263,22 @@ class Optimizer(ABC):
     def __repr__(self) -> str:
         args = {"learning_rate": self.schedule, **self._hyperparameters()}
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
+
+
+class UpdateNotFiniteError(FloatingPointError):
+    """A step would make a parameter NaN or inf; no parameter was changed."""
+
+
+def _finite_after(param: Array, step: Array) -> bool:
+    """Whether ``step`` is finite everywhere, so ``param - step`` stays finite.
+
+    One ``np.vdot`` (no temporary; ``ravel("K")`` is a flat view in either memory order): a
+    NaN or inf anywhere, or a value whose square overflows (|step| > 1.8e19 at float32),
+    makes the sum of squares non-finite. A finite parameter minus such a step can overflow
+    only if the parameter is itself near the dtype's maximum, where the L2 penalty and the
+    loss have already diverged.
+    """
+    return math.isfinite(float(np.vdot(step.ravel("K"), step.ravel("K"))))
 
 
 def _column_major(array: np.ndarray) -> bool:

@@ -25,27 +25,26 @@ from minigrad.optim.schedules import Schedule
 from minigrad.validation import check_bool, check_real
 
 
-def sgd_update(param: Array, grad: Array, scratch: Array, *, lr: float) -> None:
-    """Plain SGD on one array, in place: ``p -= lr * g``.
+def sgd_step(grad: Array, scratch: Array, *, lr: float) -> Array:
+    """Plain SGD's step for one array, ``lr * g``; the optimiser then does ``p -= step``.
 
     Parameters
     ----------
-    param : ndarray, shape (*S)
-        Updated in place.
     grad : ndarray, shape (*S)
         Gradient of the loss with respect to ``param``; not modified.
     scratch : ndarray, shape (*S), dtype of ``param``
         Work array; its contents on entry and exit are meaningless.
     lr : float
         Learning rate (a Python float, so it takes the arrays' precision).
+
+    Returns
+    -------
+    step : ``scratch``, holding ``lr * g``
     """
-    # Two passes over memory; NumPy has no one-pass ``p += a * x`` (see SGD's Notes).
-    step = np.multiply(grad, lr, out=scratch)  # lr * g
-    param -= step
+    return np.multiply(grad, lr, out=scratch)
 
 
-def momentum_update(
-    param: Array,
+def momentum_step(
     grad: Array,
     velocity: Array,
     scratch: Array,
@@ -53,13 +52,11 @@ def momentum_update(
     lr: float,
     momentum: float,
     nesterov: bool = False,
-) -> None:
-    """SGD with momentum on one array, in place: ``v = mu * v + g``, then the step.
+) -> Array:
+    """SGD with momentum for one array: ``v = mu * v + g``, then the step to subtract.
 
     Parameters
     ----------
-    param : ndarray, shape (*S)
-        Updated in place: ``p -= lr * v``, or ``p -= lr * (g + mu * v)`` with ``nesterov``.
     grad : ndarray, shape (*S)
         Gradient of the loss with respect to ``param``; not modified.
     velocity : ndarray, shape (*S)
@@ -70,6 +67,10 @@ def momentum_update(
         Learning rate and momentum coefficient ``mu``.
     nesterov : bool
         Step along ``g + mu * v`` (the gradient at the look-ahead point) instead of ``v``.
+
+    Returns
+    -------
+    step : ``scratch``, holding ``lr * v`` (or ``lr * (g + mu * v)``); ``p -= step`` follows
     """
     velocity *= momentum  # v = mu * v + g
     velocity += grad
@@ -79,7 +80,7 @@ def momentum_update(
         step *= lr
     else:
         step = np.multiply(velocity, lr, out=scratch)  # lr * v
-    param -= step
+    return step
 
 
 class SGD(Optimizer):
@@ -101,10 +102,11 @@ class SGD(Optimizer):
     Plain SGD has no fused path. NumPy has no one-pass ``p += a * x``; BLAS ``?axpy`` is one,
     but only SciPy's (a second OpenBLAS, which runs it on all its threads above 10000
     elements). Measured on the 2-vCPU benchmark host (2026-12-02, the workbook's (50, 3072)
-    ``W1``, hot caches, load average 1.4): the two NumPy passes of :func:`sgd_update` took
-    44 us at float32 and 76 us at float64, ``?axpy`` 19 and 36 us. With other processes
-    busy (55-75% of the CPUs), whole ``Trainer.fit`` iterations ran 2.5x slower with ``?axpy``
-    than with the two passes (interleaved A/B), so the update stays in NumPy.
+    ``W1``, hot caches, load average 1.4): the two NumPy passes of :func:`sgd_step` and
+    ``p -= step`` took 44 us at float32 and 76 us at float64, ``?axpy`` 19 and 36 us. With
+    other processes busy (55-75% of the CPUs), whole ``Trainer.fit`` iterations ran 2.5x
+    slower with ``?axpy`` than with the two passes (interleaved A/B), so the update stays in
+    NumPy.
     """
 
     name = "sgd"
@@ -125,14 +127,10 @@ class SGD(Optimizer):
     def _hyperparameters(self) -> dict[str, Any]:
         return {"momentum": self.momentum, "nesterov": self.nesterov}
 
-    def _update(
-        self, param: Array, grad: Array, state: dict[str, Array], scratch: Array, lr: float
-    ) -> None:
+    def _step(self, grad: Array, state: dict[str, Array], scratch: Array, lr: float) -> Array:
         if not self.momentum:
-            sgd_update(param, grad, scratch, lr=lr)
-            return
-        momentum_update(
-            param,
+            return sgd_step(grad, scratch, lr=lr)
+        return momentum_step(
             grad,
             state["velocity"],
             scratch,

@@ -14,6 +14,7 @@ import pytest
 
 from minigrad import (
     Affine,
+    DivergenceError,
     ReLU,
     Sequential,
     SoftmaxCrossEntropy,
@@ -22,7 +23,7 @@ from minigrad import (
     softmax_cross_entropy,
 )
 from minigrad.models import TwoLayerNet, two_layer_net
-from minigrad.optim import SGD
+from minigrad.optim import SGD, make_optimizer
 from minigrad.relu import relu_backward, relu_forward
 
 SCORES = np.random.default_rng(0).standard_normal((4, 3))
@@ -141,3 +142,18 @@ def test_a_trainer_state_with_nan_parameters_is_refused_and_changes_nothing() ->
         trainer.load_state_dict(state)
     for name, value in trainer.model.state_dict().items():
         assert np.array_equal(value, before[name])
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adagrad"])
+@pytest.mark.parametrize("learning_rate", [1e30, 3e38])
+def test_an_update_that_overflows_float32_leaves_every_parameter_as_it_was(
+    name: str, learning_rate: float
+) -> None:
+    model = two_layer_net(5, 4, 3, std=0.5, dtype=np.float32)
+    trainer = Trainer(model, make_optimizer(name, learning_rate=learning_rate),
+                      rng=np.random.default_rng(0))
+    before = model.state_dict()
+    with pytest.raises(DivergenceError, match="not finite.*no parameter was changed"):
+        trainer.step(X.astype(np.float32), np.array([0, 1, 2, 1]))
+    for key, value in model.state_dict().items():
+        assert value.tobytes() == before[key].tobytes(), key

@@ -267,8 +267,9 @@ class Trainer:
 
         After the step ``model.grads`` hold d(loss)/d(param) at the parameters the step
         started from, L2 included, whichever optimiser ran. Raises :class:`DivergenceError`
-        before updating if the loss or a gradient is not finite, so the parameters keep
-        their last finite values.
+        before updating if the loss or a gradient is not finite, or if the optimiser's step
+        would overflow (a float32 model with a huge rate), so the parameters keep their last
+        finite values.
         """
         model = self.model
         scores = model.forward(X_batch)
@@ -277,7 +278,13 @@ class Trainer:
         params, grads = model.params, model.grads
         loss = data_loss + add_l2_gradients(params, grads, model.weight_names, self.reg)
         self._check_finite(loss, grads.values())
-        self.optimizer.step(params, grads)
+        try:
+            self.optimizer.step(params, grads)
+        except FloatingPointError as err:  # the optimiser found a step that overflows
+            raise DivergenceError(
+                f"training diverged at iteration {self.iteration}: {err} (try a smaller "
+                "learning rate)"
+            ) from None
         return loss
 
     def _check_finite(self, loss: float, grads: Iterable[np.ndarray]) -> None:
