@@ -6,7 +6,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from minigrad.layer import Layer
-from minigrad.normalization import normalize, normalize_backward
+from minigrad.normalization import normalize, normalize_backward, scale_shift_backward
 from minigrad.validation import check_layer_input, check_positive_int, check_real
 
 __all__ = [
@@ -124,8 +124,7 @@ def batchnorm_backward_train(
     dx : ndarray of shape (N, D), or None. Every row of the batch enters the mean and the
         variance, so ``dx`` depends on the whole batch (:func:`normalize_backward`).
     """
-    np.sum(dout * x_hat, axis=0, out=dgamma)
-    np.sum(dout, axis=0, out=dbeta)
+    scale_shift_backward(dout, x_hat, dgamma, dbeta)
     if not need_input_grad:
         return None
     return normalize_backward(dout * gamma, x_hat, inv_std, axis=0)
@@ -154,8 +153,7 @@ def batchnorm_backward_eval(
     -------
     dx : ndarray of shape (N, D), ``dout * gamma / sqrt(running_var + eps)``, or None
     """
-    np.sum(dout * x_hat, axis=0, out=dgamma)
-    np.sum(dout, axis=0, out=dbeta)
+    scale_shift_backward(dout, x_hat, dgamma, dbeta)
     return dout * (gamma * inv_std) if need_input_grad else None
 
 

@@ -6,7 +6,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from minigrad.layer import Layer
-from minigrad.normalization import normalize, normalize_backward
+from minigrad.normalization import normalize, normalize_backward, scale_shift_backward
 from minigrad.validation import check_layer_input, check_positive_int, check_real
 
 __all__ = ["LayerNorm", "layernorm_backward", "layernorm_forward"]
@@ -57,8 +57,7 @@ def layernorm_backward(
     -------
     dx : ndarray of shape (N, D), or None
     """
-    np.sum(dout * x_hat, axis=0, out=dgamma)
-    np.sum(dout, axis=0, out=dbeta)
+    scale_shift_backward(dout, x_hat, dgamma, dbeta)
     if not need_input_grad:
         return None
     return normalize_backward(dout * gamma, x_hat, inv_std, axis=1)

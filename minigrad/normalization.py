@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["normalize", "normalize_backward"]
+__all__ = ["normalize", "normalize_backward", "scale_shift_backward"]
 
 
 def normalize(
@@ -55,3 +55,18 @@ def normalize_backward(
     mean_dx_hat = dx_hat.mean(axis=axis, keepdims=True)
     mean_dx_hat_x_hat = np.mean(dx_hat * x_hat, axis=axis, keepdims=True)
     return inv_std * (dx_hat - mean_dx_hat - x_hat * mean_dx_hat_x_hat)
+
+
+def scale_shift_backward(
+    dout: np.ndarray, x_hat: np.ndarray, dgamma: np.ndarray, dbeta: np.ndarray
+) -> None:
+    """Gradients of ``gamma * x_hat + beta`` for gamma and beta, summed over the rows.
+
+    Parameters
+    ----------
+    dout, x_hat : ndarrays of shape (N, D)
+    dgamma, dbeta : ndarrays of shape (D,), overwritten with ``sum(dout * x_hat)`` and
+        ``sum(dout)`` over the N rows (batch norm and layer norm share them)
+    """
+    np.sum(dout * x_hat, axis=0, out=dgamma)
+    np.sum(dout, axis=0, out=dbeta)
