@@ -14,6 +14,12 @@ random order so every contender sees the same machine, it times:
 * minigrad at float32 and float64: the real ``Trainer.fit`` path (sampler, minibatch
   gather, forward, loss, backward, L2 into the gradients, finite check,
   ``optimizer.step(params, grads)`` with plain SGD, loss history, epochs);
+* minigrad at float32 fed from the uint8 image pipeline
+  (:class:`~minigrad.data.image_batches.ImageBatches` over random uint8 images shaped like
+  the training split, (49000, 32, 32, 3): shuffled epochs, uint8 gather, per-channel
+  normalisation into a reused float32 buffer), without augmentation and with flip +
+  translation by up to 2 pixels (zero padding): ``Trainer(model, opt, reg=0.3,
+  batches=source).fit(num_iters=...)``;
 * the workbook's iteration in plain NumPy (``benchmarks/plain_numpy.py``), float64 like
   the workbook, and the same code on float32 data for reference;
 * PyTorch on the CPU at float32 and float64 when it is installed, with as many threads as
@@ -28,8 +34,10 @@ It prints median, min and max milliseconds per iteration over the blocks, then t
 acceptance ratios with their thresholds and PASS/FAIL (on the ratio of medians): checks 1-4
 against the floor, the workbook and PyTorch, and checks 5-6, what minigrad's readable code
 may cost against the hand-fused minimal iteration (issue 9: at most 1.15 x at float32 and
-1.10 x at float64). The exit status is 1 when a check fails (0 with ``--quick``, whose small
-data proves nothing).
+1.10 x at float64), and checks 7-9, what the image pipeline may cost (issue 12: without
+augmentation at most 0.85 x PyTorch and 1.30 x the floor; flip and translation at most
+1.10 x the pipeline without them). The exit status is 1 when a check fails (0 with
+``--quick``, whose small data proves nothing).
 """
 
 from __future__ import annotations
@@ -64,6 +72,8 @@ from benchmarks.minimal_numpy import MinimalNet  # noqa: E402
 from benchmarks.plain_numpy import WorkbookNet  # noqa: E402
 from benchmarks.torch_baseline import make_torch_step, torch_version  # noqa: E402
 from minigrad import Callback, Trainer  # noqa: E402
+from minigrad.data.image_batches import ImageBatches  # noqa: E402
+from minigrad.data.normalize import Normalization  # noqa: E402
 from minigrad.models import two_layer_net  # noqa: E402
 from minigrad.optim import SGD, ExponentialDecay  # noqa: E402
 from minigrad.training.callbacks import TrainingRun  # noqa: E402
@@ -75,6 +85,10 @@ MINIGRAD32, MINIGRAD64 = "minigrad float32", "minigrad float64"
 PLAIN64, PLAIN32 = "plain NumPy float64 (workbook)", "plain NumPy float32 (same code)"
 TORCH32, TORCH64 = "PyTorch CPU float32", "PyTorch CPU float64"
 MINIMAL32, MINIMAL64 = "minimal NumPy float32 (no checks)", "minimal NumPy float64 (no checks)"
+PIPELINE32 = "minigrad float32, uint8 image pipeline"
+AUGMENTED32 = "  + flip + translate 2 (zero padding)"
+IMAGE_SHAPE = (32, 32, 3)  # CIFAR-10's; the pipeline's rows are 3072 wide
+TRANSLATE = 2
 
 CLEAN_LIMIT = 0.05  # a block is clean when other processes took at most 5% of the CPUs' time
 
@@ -128,6 +142,31 @@ def minigrad_runner(X: np.ndarray, y: np.ndarray, seed: int = 0) -> Runner:
     def run(n: int) -> list[float]:
         stamps.stamps = []
         trainer.fit(X, y, num_iters=n)
+        return stamps.stamps
+
+    return run
+
+
+def pipeline_runner(images: np.ndarray, labels: np.ndarray, normalization: Normalization, *,
+                    augment: bool, seed: int = 0) -> Runner:
+    """``Trainer.fit`` on an :class:`ImageBatches` source (uint8 images -> float32 rows).
+
+    Shuffled epochs, per-channel normalisation, and with ``augment`` a random flip and a
+    shift by up to ``TRANSLATE`` pixels (zero padding) per image, all drawn from the
+    source's generator.
+    """
+    source = ImageBatches(images, labels, batch_size=BATCH, sampling="shuffle",
+                          rng=np.random.default_rng(seed), dtype=np.float32,
+                          normalization=normalization, flip=augment,
+                          translate=TRANSLATE if augment else 0, padding="zero")
+    model = two_layer_net(source.num_features, HIDDEN, CLASSES, dtype=np.float32)
+    stamps = _Stamps()
+    trainer = Trainer(model, SGD(learning_rate=ExponentialDecay(LEARNING_RATE, DECAY)),
+                      reg=REG, batches=source, callbacks=[stamps])
+
+    def run(n: int) -> list[float]:
+        stamps.stamps = []
+        trainer.fit(num_iters=n)
         return stamps.stamps
 
     return run
@@ -205,8 +244,31 @@ def _sum_blocks(*parts: Sequence[float]) -> Stats:
 # --------------------------------------------------------------------------- the run
 
 
+@dataclass(frozen=True)
+class Report:
+    """The acceptance checks of one run.
+
+    Attributes
+    ----------
+    step : checks 1-6, the iteration on float arrays (issue 9).
+    pipeline : checks 7-9, the iteration fed from uint8 images (issue 12; 7 needs PyTorch).
+    """
+
+    step: list[Check]
+    pipeline: list[Check]
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in (*self.step, *self.pipeline))
+
+
 def run(settings: Settings, *, with_torch: bool = True, out: TextIO = sys.stdout) -> list[Check]:
-    """Time everything, print the table and the checks; return the checks."""
+    """Time everything, print the table and the checks; return checks 1-6 (see :func:`measure`)."""
+    return measure(settings, with_torch=with_torch, out=out).step
+
+
+def measure(settings: Settings, *, with_torch: bool = True, out: TextIO = sys.stdout) -> Report:
+    """Time everything, print the table and the checks; return all the checks."""
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
@@ -225,6 +287,10 @@ def run(settings: Settings, *, with_torch: bool = True, out: TextIO = sys.stdout
     X32 *= 50.0  # about the spread of mean-subtracted CIFAR-10 pixels
     X64 = X32.astype(np.float64)
     y = rng.integers(0, CLASSES, settings.rows)
+    if settings.inputs != math.prod(IMAGE_SHAPE):
+        raise ValueError(f"the image pipeline needs {math.prod(IMAGE_SHAPE)} inputs")
+    images = rng.integers(0, 256, (settings.rows, *IMAGE_SHAPE), dtype=np.uint8)
+    normalization = Normalization.per_channel(images)
 
     contenders = [
         Timed(MINIGRAD32, minigrad_runner(X32, y)),
@@ -233,6 +299,8 @@ def run(settings: Settings, *, with_torch: bool = True, out: TextIO = sys.stdout
         Timed(PLAIN32, plain_numpy_runner(X32, y)),
         Timed(MINIMAL32, minimal_numpy_runner(X32, y)),
         Timed(MINIMAL64, minimal_numpy_runner(X64, y)),
+        Timed(PIPELINE32, pipeline_runner(images, y, normalization, augment=False)),
+        Timed(AUGMENTED32, pipeline_runner(images, y, normalization, augment=True)),
     ]
     for name, X in ((TORCH32, X32), (TORCH64, X64)):
         step: Callable[[], float] | None = None
@@ -266,7 +334,8 @@ def run(settings: Settings, *, with_torch: bool = True, out: TextIO = sys.stdout
     say()
     say(blocks_note)
     say(f"  {'ms per iteration':<40} {'median':>8} {'min':>8} {'max':>8}")
-    timed = [MINIGRAD32, MINIGRAD64, PLAIN64, PLAIN32, MINIMAL32, MINIMAL64, TORCH32, TORCH64]
+    timed = [MINIGRAD32, MINIGRAD64, PLAIN64, PLAIN32, MINIMAL32, MINIMAL64, PIPELINE32,
+             AUGMENTED32, TORCH32, TORCH64]
     for name in timed:
         if name in stats:
             say(_row(name, stats[name]))
@@ -312,7 +381,20 @@ def run(settings: Settings, *, with_torch: bool = True, out: TextIO = sys.stdout
         Check("6. minigrad float64 / minimal NumPy float64", stats[MINIGRAD64], stats[MINIMAL64],
               1.10),
     ]
+    # What feeding the step from uint8 images (gather, augment, normalise) may cost.
+    pipeline = []
+    if TORCH32 in stats:
+        pipeline.append(Check("7. pipeline float32 / PyTorch float32", stats[PIPELINE32],
+                              stats[TORCH32], 0.85))
+    pipeline += [
+        Check("8. pipeline float32 / floor float32", stats[PIPELINE32], floor_stats["float32"],
+              1.30),
+        Check("9. + flip + translate 2 / pipeline float32", stats[AUGMENTED32],
+              stats[PIPELINE32], 1.10),
+    ]
     references = [
+        Check("   pipeline / minigrad float32 on arrays", stats[PIPELINE32],
+              stats[MINIGRAD32], math.inf),
         Check("   minigrad float64 / floor float64", stats[MINIGRAD64], floor_stats["float64"],
               math.inf),
         Check("   minimal NumPy float32 / floor float32", stats[MINIMAL32],
@@ -327,14 +409,18 @@ def run(settings: Settings, *, with_torch: bool = True, out: TextIO = sys.stdout
     say("acceptance: PASS/FAIL on the ratio of medians; the ratio of mins and the median of")
     say("the per-block ratios are cross-checks")
     say(f"  {'':<44} {'median':>6} {'mins':>6} {'blocks':>6}   target")
+    skipped = f"skipped ({torch_note.split(': ', 1)[-1]})"
     for check in checks:
         say(check.line())
     if TORCH32 not in stats:
-        say(f"  {'3. minigrad float32 / PyTorch float32':<44} skipped "
-            f"({torch_note.split(': ', 1)[-1]})")
+        say(f"  {'3. minigrad float32 / PyTorch float32':<44} {skipped}")
+    if TORCH32 not in stats:
+        say(f"  {'7. pipeline float32 / PyTorch float32':<44} {skipped}")
+    for check in pipeline:
+        say(check.line())
     for check in references:
         say(check.line())
-    return checks
+    return Report(checks, pipeline)
 
 
 def _clean_stats(timing: Timing) -> tuple[dict[str, Stats], str]:
@@ -389,11 +475,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = QUICK if args.quick else FULL_SIZE
     settings = replace(settings, blocks=args.blocks or settings.blocks,
                        iters=args.iters or settings.iters)
-    checks = run(settings, with_torch=not args.no_torch)
+    report = measure(settings, with_torch=not args.no_torch)
     status = run_full_training() if args.full else 0
     if args.quick:
         return status
-    return status or int(not all(check.passed for check in checks))
+    return status or int(not report.passed)
 
 
 if __name__ == "__main__":
