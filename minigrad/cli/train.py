@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any
@@ -25,14 +24,20 @@ from minigrad.cli.command import EXIT_INTERRUPTED, CommandError
 from minigrad.experiment.config import (
     ACTIVATION_NAMES,
     DTYPES,
+    INPUT_NORMALIZATIONS,
     LOSSES,
+    MAX_TRANSLATE,
     NORMALIZATION_NAMES,
+    PADDINGS,
     PRESETS,
     SAMPLINGS,
+    SCHEDULES,
     WEIGHT_INITS,
     TrainConfig,
 )
-from minigrad.experiment.job import CIFAR10_ROW_WIDTH, check_training_memory, load_split
+from minigrad.experiment.input_pipeline import load_run_data
+from minigrad.experiment.job import CIFAR10_ROW_WIDTH, check_training_memory
+from minigrad.experiment.progress import stage
 from minigrad.experiment.run_folder import (
     STATUS_COMPLETE,
     STATUS_INTERRUPTED,
@@ -50,7 +55,7 @@ EXIT_CODES = {STATUS_COMPLETE: 0, STATUS_INTERRUPTED: EXIT_INTERRUPTED}
 """The exit code of each run status (a diverged run raises; ``main`` maps that to 1)."""
 
 _WIDTHS = "widths"  # the kind of --hidden-dims: any number of ints
-_METAVARS = {"hidden_size": "H", "dropout": "P"}
+_METAVARS = {"hidden_size": "H", "dropout": "P", "translate": "K"}
 
 # Options that set a TrainConfig field: (flag, type or choices or _WIDTHS, what it is).
 _SETTINGS: tuple[tuple[str, Any, str], ...] = (
@@ -71,6 +76,13 @@ _SETTINGS: tuple[tuple[str, Any, str], ...] = (
     ("--std", float, "standard deviation of the initial weights with --weight-init normal"),
     ("--optimizer", tuple(sorted(OPTIMIZERS)), "update rule"),
     ("--sampling", SAMPLINGS, "minibatches with replacement (the workbook's) or shuffled epochs"),
+    ("--schedule", SCHEDULES, "learning rate: times --lr-decay per epoch (the workbook's), or "
+     "cosine annealing to 0 over the run"),
+    ("--normalize", INPUT_NORMALIZATIONS, "input pixels: subtract the training mean image "
+     "(the workbook's), or standardise each colour channel"),
+    ("--flip", bool, "mirror each training image left-right with probability 1/2"),
+    ("--translate", int, f"shift each training image by up to K pixels (0-{MAX_TRANSLATE})"),
+    ("--padding", PADDINGS, "the border a translation uncovers: zeros, or the mirrored image"),
     ("--seed", int, "seed of the initial weights, the dropout masks and the minibatches"),
     ("--dtype", DTYPES, "precision of the data and the parameters"),
     ("--num-training", int, "training images"),
@@ -103,9 +115,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--preset", choices=sorted(PRESETS), default="best",
-        help="starting settings: the workbook's best net, its first, sub-optimal one, or "
+        help="starting settings: the workbook's best net, its first, sub-optimal one, "
         "deep (3072-512-256-10 with batch norm and dropout 0.1, He initialisation, Adam, "
-        "10 shuffled epochs) (default: best)",
+        "10 shuffled epochs), augmented (the workbook's 3072-50-10 net on flipped and "
+        "translated images, normalised per channel), or wide (one hidden layer of 1024 "
+        "with dropout, on augmented images) (default: best)",
     )
     settings = parser.add_argument_group("settings (default: the preset's)")
     for flag, kind, what in _SETTINGS:
@@ -114,6 +128,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         if kind == _WIDTHS:
             settings.add_argument(flag, type=int, nargs="*", metavar="H",
                                   help=f"{what} (best: {default})")
+        elif kind is bool:
+            settings.add_argument(flag, action=argparse.BooleanOptionalAction,
+                                  help=f"{what} (best: {'on' if default == 'True' else 'off'})")
         elif isinstance(kind, tuple):
             settings.add_argument(flag, choices=kind, help=f"{what} (best: {default})")
         else:
@@ -161,6 +178,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             f"{config.weight_init!r} (the {args.preset} preset's or --weight-init's); "
             "add --weight-init normal or leave out --std"
         )
+    if args.lr_decay is not None and config.schedule != "exponential":
+        raise CommandError(
+            f"--lr-decay is the factor of --schedule exponential, but the schedule is "
+            f"{config.schedule!r}; add --schedule exponential or leave out --lr-decay"
+        )
     return config
 
 
@@ -192,12 +214,8 @@ def run(args: argparse.Namespace, callbacks: Iterable[Callback] = ()) -> int:
     lock, created = _claim_folder(args, config)
     try:
         with lock:
-            if not args.quiet:
-                print("loading CIFAR-10 ...", file=sys.stderr)
-            split = load_split(
-                config.num_training, config.num_validation, config.num_test,
-                root=args.data_dir, dtype=config.dtype,
-            )
+            with stage("loading CIFAR-10", quiet=args.quiet):
+                split = load_run_data(config, args.data_dir)
             outcome = train_into_folder(
                 config, split, lock.folder, callbacks=callbacks,
                 progress=False if args.quiet else None,

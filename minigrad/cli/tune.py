@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from minigrad.cli.command import EXIT_DIVERGED, CommandError
-from minigrad.experiment.config import DTYPES, SAMPLINGS, TrainConfig
+from minigrad.experiment.config import (
+    DTYPES,
+    INPUT_NORMALIZATIONS,
+    PADDINGS,
+    SAMPLINGS,
+    SCHEDULES,
+    TrainConfig,
+)
 from minigrad.files.folder_lock import FolderLock
 from minigrad.files.output_paths import check_output_path, printable_path, remove_if_empty
 from minigrad.tune.engine import require_optuna
@@ -92,6 +99,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     search.add_argument("--hidden-dims", nargs="+", metavar="W[,W...]",
                         help="the architecture, as hidden widths (100,50 is two layers); "
                         "several choose among them (default 50)")
+    search.add_argument("--schedules", nargs="+", choices=SCHEDULES, metavar="NAME",
+                        help="learning-rate schedules to choose from: exponential (times the "
+                        "chosen --lr-decay per epoch), cosine (to 0 over the trial) "
+                        "(default exponential)")
+    search.add_argument("--flip", nargs="*", choices=("on", "off"),
+                        help="mirror training images left-right at random: --flip alone or "
+                        "--flip on for every trial, --flip off on to choose (default off)")
+    search.add_argument("--translate", nargs="+", type=int, metavar="K",
+                        help="random shifts of training images by up to K pixels; several "
+                        "values choose among them (default 0)")
+    search.add_argument("--normalize", nargs="+", choices=INPUT_NORMALIZATIONS,
+                        metavar="KIND",
+                        help="input normalisation: mean-image (the workbook's) or "
+                        "per-channel; both to choose (default mean-image)")
+    search.add_argument("--padding", choices=PADDINGS,
+                        help="the border a translation uncovers, fixed (default zero)")
     search.add_argument("--sampling", choices=SAMPLINGS,
                         help=f"minibatch sampling, fixed (default {defaults.sampling})")
     search.add_argument("--dtype", choices=DTYPES, help=f"precision (default {defaults.dtype})")
@@ -153,9 +176,14 @@ def settings_from_args(args: argparse.Namespace, base: SearchSettings) -> Search
             space["hidden_dims"] = tuple(parse_architecture(text) for text in args.hidden_dims)
         except (TypeError, ValueError) as err:
             raise CommandError(f"--hidden-dims: {err}") from None
-    for name in ("sampling", "dtype", "std"):
+    for name in ("sampling", "dtype", "std", "padding"):
         if getattr(args, name) is not None:
             space[name] = getattr(args, name)
+    for name in ("schedules", "translate", "normalize"):
+        if getattr(args, name) is not None:
+            space[name] = tuple(getattr(args, name))
+    if args.flip is not None:
+        space["flip"] = tuple(choice == "on" for choice in args.flip or ["on"])
     settings = base.to_dict()
     settings["space"] = space
     for option, key in (("trials", "num_trials"), ("seed", "seed"), ("patience", "patience"),
@@ -307,27 +335,25 @@ def _search(
     workers: int,
 ) -> int:
     """Load the data, run the search into ``folder`` (held), report; the exit code."""
-    from minigrad.data import Cifar10Split
-    from minigrad.experiment.job import load_split
+    from minigrad.experiment.progress import stage
     from minigrad.tune.best_trial import best_trial_dir, retrain_best_trial
     from minigrad.tune.results import best_result
     from minigrad.tune.search import check_new_search_folder, run_search, write_summary
+    from minigrad.tune.search_data import load_search_data
     from minigrad.tune.shared_data import SharedSplit
     from minigrad.tune.study import SearchStudy
 
     if location is None and not args.resume:
         check_new_search_folder(folder)
-    if not args.quiet:
-        print("loading CIFAR-10 ...", file=sys.stderr)
-    split = load_split(sizes["num_training"], sizes["num_validation"], sizes["num_test"],
-                       root=args.data_dir, dtype=settings.space.dtype)
+    space = settings.space
+    with stage("loading CIFAR-10", quiet=args.quiet):
+        split = load_search_data(sizes, rows=space.uses_rows, images=space.uses_image_pipeline,
+                                 dtype=space.dtype, root=args.data_dir)
     shared = None
     if workers > 1:
         # The workers' copy is the only one: this process maps it too and drops its own.
-        shared = SharedSplit(split, split.mean_image)
-        view = shared.view()
-        split = Cifar10Split(view.X_train, view.y_train, view.X_val, view.y_val,
-                             view.X_test, view.y_test, view.mean_image)
+        shared = SharedSplit(split)
+        split = shared.view()
     try:
         results = run_search(
             split, settings, folder, workers=workers, resume=args.resume,

@@ -17,9 +17,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from minigrad.data.augment import PADDINGS, max_translation
+from minigrad.data.cifar10 import IMAGE_SHAPE
+from minigrad.data.normalize import NORMALIZATIONS as INPUT_NORMALIZATIONS
 from minigrad.models import ACTIVATIONS, NORMALIZATIONS
 from minigrad.optim import OPTIMIZERS
 from minigrad.validation import (
+    check_bool,
     check_choice,
     check_int,
     check_positive_int,
@@ -29,18 +33,24 @@ from minigrad.validation import (
 
 __all__ = [
     "ACTIVATION_NAMES",
+    "AUGMENTED",
     "BEST",
     "DEEP",
     "DEEP_EPOCHS",
     "DTYPES",
+    "INPUT_NORMALIZATIONS",
     "LOSSES",
+    "MAX_TRANSLATE",
     "MAX_HIDDEN_LAYERS",
     "NORMALIZATION_NAMES",
     "NUM_CLASSES",
+    "PADDINGS",
     "PRESETS",
     "SAMPLINGS",
+    "SCHEDULES",
     "SUBOPTIMAL",
     "WEIGHT_INITS",
+    "WIDE",
     "ConfigError",
     "TrainConfig",
 ]
@@ -58,6 +68,10 @@ WEIGHT_INITS = ("normal", "he")
 """``std * randn`` (the workbook's; ``std`` from the config) or He's ``sqrt(2/fan_in) * randn``."""
 MAX_HIDDEN_LAYERS = 64
 """The most hidden layers a config may ask for (a config.json is read from disk)."""
+SCHEDULES = ("exponential", "cosine")
+"""``learning_rate * lr_decay ** epoch`` (the workbook's) or cosine annealing to 0 over the run."""
+MAX_TRANSLATE = max_translation(IMAGE_SHAPE)
+"""The largest random shift of a CIFAR-10 image, in pixels (15)."""
 
 _WORKBOOK_HIDDEN_DIMS = (50,)
 
@@ -97,6 +111,16 @@ class TrainConfig:
     optimizer : a name known to ``minigrad.optim.make_optimizer`` (``"sgd"``, ``"adam"`` ...).
     sampling : ``"replacement"`` (the workbook's) or ``"shuffle"`` (epochs without
         replacement).
+    schedule : ``"exponential"``, the rate ``learning_rate * lr_decay ** epoch`` (the
+        workbook's), or ``"cosine"``, annealed from ``learning_rate`` to 0 over the run's
+        epochs (``lr_decay`` is then unused).
+    normalize : how input pixels are normalised, with statistics of the training split:
+        ``"mean-image"`` (the workbook's: subtract the mean image) or ``"per-channel"``
+        (subtract each colour channel's mean, divide by its standard deviation).
+    flip : mirror each training image left-right with probability 1/2.
+    translate : shift each training image by up to this many pixels in each direction, in
+        [0, :data:`MAX_TRANSLATE`] (0: off).
+    padding : ``"zero"`` or ``"reflect"``, the border a translation uncovers.
     num_training, num_validation, num_test : sizes of the CIFAR-10 splits.
     hidden_size : the two-layer shorthand, keyword only: ``hidden_size=H`` means
         ``hidden_dims=(H,)`` (given with any other ``hidden_dims`` it is an error). Read
@@ -120,6 +144,11 @@ class TrainConfig:
     dtype: str = "float32"
     optimizer: str = "sgd"
     sampling: str = "replacement"
+    schedule: str = "exponential"
+    normalize: str = "mean-image"
+    flip: bool = False
+    translate: int = 0
+    padding: str = "zero"
     num_training: int = 49000
     num_validation: int = 1000
     num_test: int = 1000
@@ -159,6 +188,11 @@ class TrainConfig:
             dtype=check_choice(self.dtype, "dtype", DTYPES),
             optimizer=check_choice(self.optimizer, "optimizer", OPTIMIZERS),
             sampling=check_choice(self.sampling, "sampling", SAMPLINGS),
+            schedule=check_choice(self.schedule, "schedule", SCHEDULES),
+            normalize=check_choice(self.normalize, "normalize", INPUT_NORMALIZATIONS),
+            flip=check_bool(self.flip, "flip"),
+            translate=check_int(self.translate, "translate", low=0, high=MAX_TRANSLATE),
+            padding=check_choice(self.padding, "padding", PADDINGS),
         )
         _check_combination(checked)
         return checked
@@ -168,6 +202,22 @@ class TrainConfig:
         """Whether the net is the workbook's ``Affine -> ReLU -> Affine`` (any H, any init)."""
         return (len(self.hidden_dims) == 1 and self.normalization == "none"
                 and self.dropout == 0.0 and self.activation == "relu")
+
+    @property
+    def augments(self) -> bool:
+        """Whether training images are randomly flipped or translated."""
+        return self.flip or self.translate > 0
+
+    @property
+    def uses_image_pipeline(self) -> bool:
+        """Whether the run trains from uint8 images (``minigrad.data.ImageBatches``).
+
+        The workbook's data (mean image subtracted, no augmentation) is trained from float
+        rows as ``get_cifar10_data`` makes them, so those runs keep the workbook's numbers
+        exactly; any augmentation or per-channel normalisation uses the image pipeline,
+        which converts each minibatch from uint8 (a quarter of the memory).
+        """
+        return self.augments or self.normalize != "mean-image"
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-able dict (field order, ``hidden_dims`` as a list).
@@ -286,4 +336,22 @@ shuffled epochs of 200-row batches, 10 epochs (2450 iterations). On CIFAR-10 it 
 about 0.57-0.59 validation accuracy (seeds 0 and 1: 0.591, 0.572) in about 80 s of
 training on 2 idle cores."""
 
-PRESETS: dict[str, TrainConfig] = {"best": BEST, "suboptimal": SUBOPTIMAL, "deep": DEEP}
+_EPOCH = 49000 // 200  # iterations per shuffled epoch of the workbook's training split
+
+AUGMENTED = TrainConfig(
+    hidden_dims=(50,), weight_init="he", optimizer="nesterov", learning_rate=5e-3,
+    schedule="cosine", reg=1e-3, batch_size=200, sampling="shuffle",
+    num_iters=60 * _EPOCH, normalize="per-channel", flip=True, translate=2,
+)
+"""The workbook's 3072 -> 50 -> 10 net trained on augmented images (placeholder)."""
+
+WIDE = TrainConfig(
+    hidden_dims=(1024,), dropout=0.2, weight_init="he", optimizer="nesterov",
+    learning_rate=5e-3, schedule="cosine", reg=1e-3, batch_size=200, sampling="shuffle",
+    num_iters=40 * _EPOCH, normalize="per-channel", flip=True, translate=2,
+)
+"""One hidden layer of 1024 with dropout (placeholder)."""
+
+PRESETS: dict[str, TrainConfig] = {
+    "best": BEST, "suboptimal": SUBOPTIMAL, "deep": DEEP, "augmented": AUGMENTED, "wide": WIDE,
+}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,20 +27,29 @@ import numpy.typing as npt
 
 from minigrad.data import Cifar10Split, CifarFormatError, load_cifar10_split
 from minigrad.data.cifar10 import IMAGE_SHAPE
-from minigrad.evaluation import accuracy
+from minigrad.data.image_split import Cifar10Images
+from minigrad.data.normalize import Normalization
+from minigrad.data.sampling import make_sampler
 from minigrad.experiment.config import NUM_CLASSES, ConfigError, TrainConfig
+from minigrad.experiment.input_pipeline import (
+    check_run_data,
+    evaluation_sets,
+    input_normalization,
+    input_width,
+    make_image_batches,
+)
 from minigrad.files.bounded_read import format_bytes
 from minigrad.files.memory import available_memory
 from minigrad.hinge_loss import MulticlassHingeLoss
 from minigrad.initializers import Initializer, he_normal, normal
 from minigrad.loss import Loss
 from minigrad.models import fully_connected_net, two_layer_net
-from minigrad.optim import ExponentialDecay, make_optimizer
+from minigrad.optim import Cosine, ExponentialDecay, Schedule, make_optimizer
 from minigrad.sequential import Sequential
 from minigrad.softmax_cross_entropy import SoftmaxCrossEntropy
 from minigrad.training.callbacks import Callback
 from minigrad.training.history import History
-from minigrad.training.trainer import Trainer
+from minigrad.training.trainer import EvaluationData, Trainer, evaluate_accuracy
 
 __all__ = [
     "CIFAR10_ROW_WIDTH",
@@ -51,6 +60,7 @@ __all__ = [
     "build_model",
     "check_training_memory",
     "evaluate_model",
+    "learning_rate_schedule",
     "load_split",
     "make_loss",
     "memory_option_label",
@@ -336,44 +346,73 @@ def check_training_memory(
         )
 
 
-def evaluate_model(model: Sequential, split: DataSplit) -> Accuracies:
-    """Accuracy of ``model`` on the train, validation and test rows of ``split``."""
-    return Accuracies(  # accuracy runs the model in eval mode
-        train=accuracy(model, split.X_train, split.y_train),
-        val=accuracy(model, split.X_val, split.y_val),
-        test=accuracy(model, split.X_test, split.y_test),
-    )
+def evaluate_model(
+    model: Sequential,
+    split: DataSplit | Cifar10Images,
+    config: TrainConfig | None = None,
+    normalization: Normalization | None = None,
+) -> Accuracies:
+    """Accuracy of ``model`` on the train, validation and test splits.
+
+    ``split`` is float rows, or uint8 images converted a chunk at a time in
+    ``config.dtype`` with ``normalization`` (see
+    :func:`minigrad.experiment.input_pipeline.evaluation_sets`).
+    """
+    if isinstance(split, Cifar10Images):
+        if config is None:
+            raise TypeError("evaluating on images needs the run's config (its dtype)")
+        sets = evaluation_sets(config, split, normalization)
+    else:
+        sets = {"train": (split.X_train, split.y_train), "val": (split.X_val, split.y_val),
+                "test": (split.X_test, split.y_test)}
+    measured = {name: evaluate_accuracy(model, X, y) for name, (X, y) in sets.items()}
+    return Accuracies(**measured)  # evaluate_accuracy runs the model in eval mode
 
 
-def _check_split_dtype(config: TrainConfig, split: DataSplit) -> None:
-    for name in ("X_train", "X_val", "X_test"):
-        array = getattr(split, name)
-        if array.dtype != np.dtype(config.dtype):
-            raise ConfigError(
-                f"split.{name} is {array.dtype} but the config says dtype={config.dtype!r}; "
-                f"load the data with dtype={config.dtype!r}"
-            )
+def learning_rate_schedule(
+    config: TrainConfig, is_epoch_end: Callable[[int], bool]
+) -> Schedule:
+    """``config.schedule``: the workbook's per-epoch decay, or cosine over the run's epochs.
+
+    ``is_epoch_end(it)`` tells whether iteration ``it`` closes an epoch (the sampler's
+    rule). The cosine schedule spans the epochs the run trains in, so its last epoch
+    still has a positive rate: with ``m`` epoch ends before the last iteration, the run
+    trains in epochs ``0 .. m``, and the rate would reach 0 at epoch ``m + 1``.
+    """
+    if config.schedule == "cosine":
+        epochs = 1 + sum(1 for it in range(config.num_iters - 1) if is_epoch_end(it))
+        return Cosine(config.learning_rate, total_epochs=epochs)
+    return ExponentialDecay(config.learning_rate, config.lr_decay)
 
 
 def run_training(
-    config: TrainConfig, split: DataSplit, callbacks: Iterable[Callback] = ()
+    config: TrainConfig,
+    split: DataSplit | Cifar10Images,
+    callbacks: Iterable[Callback] = (),
+    *,
+    normalization: Normalization | None = None,
 ) -> TrainResult:
     """Train the net of ``config`` (:func:`build_model`) on ``split`` and measure it.
 
-    Loss ``config.loss``, optimiser ``config.optimizer`` with the workbook's per-epoch decay
-    ``learning_rate * lr_decay ** epoch``, L2 ``reg``, minibatches of ``batch_size`` drawn
-    by ``config.sampling``. Two generators spawned from
+    Loss ``config.loss``, optimiser ``config.optimizer`` with the learning rate of
+    :func:`learning_rate_schedule`, L2 ``reg``, minibatches of ``batch_size`` drawn by
+    ``config.sampling`` (augmented and normalised by the image pipeline when
+    ``config.uses_image_pipeline``). Two generators spawned from
     ``np.random.SeedSequence(config.seed)`` draw the initial weights (the first; dropout
-    layers spawn their own generators from it) and the minibatches (the second).
+    layers spawn their own generators from it) and the minibatches and their augmentation
+    (the second).
 
     Parameters
     ----------
     config : the settings (its ``num_*`` sizes are not applied here: ``split`` is used
         as given).
-    split : ``X_train`` (N, D), ``y_train`` (N,), and the same for ``val`` and ``test``,
-        rows in ``config.dtype``; e.g.
-        ``minigrad.data.load_cifar10_split(dtype=config.dtype)``.
+    split : for the workbook's pipeline, ``X_train`` (N, D), ``y_train`` (N,), and the same
+        for ``val`` and ``test``, rows in ``config.dtype`` (e.g.
+        ``minigrad.data.load_cifar10_split(dtype=config.dtype)``); for the image pipeline,
+        a :class:`~minigrad.data.image_split.Cifar10Images`.
     callbacks : hooks for progress, keeping the best weights, stopping.
+    normalization : the image pipeline's statistics (default: fitted on
+        ``split.train_images`` by ``config.normalize``).
 
     Returns
     -------
@@ -381,34 +420,45 @@ def run_training(
 
     Raises
     ------
-    ConfigError : the data's dtype is not ``config.dtype``, or the net and a minibatch
-        would not fit in memory.
+    ConfigError : the data is not what the config trains on (rows in ``config.dtype``, or
+        images), or the net and a minibatch would not fit in memory.
     TrainingInterrupted : on Ctrl-C (a ``KeyboardInterrupt``), with the state so far.
     minigrad.DivergenceError : the loss became NaN or inf.
     """
-    _check_split_dtype(config, split)
-    check_training_memory(config, split.X_train.shape[1], include_data=False)
+    data = check_run_data(config, split)
+    check_training_memory(config, input_width(data), include_data=False)
     init_seed, sampling_seed = np.random.SeedSequence(config.seed).spawn(2)
-    model = build_model(config, split.X_train.shape[1], rng=np.random.default_rng(init_seed))
+    sampling_rng = np.random.default_rng(sampling_seed)
+    if isinstance(data, Cifar10Images):
+        if normalization is None:
+            normalization = input_normalization(config, data)
+        source = make_image_batches(config, data, normalization, sampling_rng)
+        input_size = source.num_features
+        is_epoch_end = source.is_epoch_end
+        fit_data: dict[str, Any] = {"X": source}
+        sampling: dict[str, Any] = {}
+        X_val: EvaluationData = source.evaluation_rows(data.val_images)
+        y_val = data.y_val
+    else:
+        input_size = data.X_train.shape[1]
+        # The trainer builds the same sampler; this one only counts the epochs.
+        is_epoch_end = make_sampler(config.sampling, len(data.X_train), config.batch_size,
+                                    np.random.default_rng(0)).is_epoch_end
+        fit_data = {"X": data.X_train, "y": data.y_train}
+        sampling = {"batch_size": config.batch_size, "sampling": config.sampling,
+                    "rng": sampling_rng}
+        X_val, y_val = data.X_val, data.y_val
+    model = build_model(config, input_size, rng=np.random.default_rng(init_seed))
     optimizer = make_optimizer(
-        config.optimizer, learning_rate=ExponentialDecay(config.learning_rate, config.lr_decay)
+        config.optimizer, learning_rate=learning_rate_schedule(config, is_epoch_end)
     )
-    trainer = Trainer(
-        model,
-        optimizer,
-        loss=make_loss(config),
-        reg=config.reg,
-        batch_size=config.batch_size,
-        sampling=config.sampling,
-        rng=np.random.default_rng(sampling_seed),
-        callbacks=callbacks,
-    )
+    trainer = Trainer(model, optimizer, loss=make_loss(config), reg=config.reg,
+                      callbacks=callbacks, **sampling)
     start = time.perf_counter()
     try:
-        trainer.fit(split.X_train, split.y_train, split.X_val, split.y_val,
-                    num_iters=config.num_iters)
+        trainer.fit(**fit_data, X_val=X_val, y_val=y_val, num_iters=config.num_iters)
         seconds = time.perf_counter() - start
-        measured = evaluate_model(model, split)
+        measured = evaluate_model(model, data, config, normalization)
     except KeyboardInterrupt as interrupt:
         # Iterations whose loss was recorded; an interrupt inside a step leaves no loss.
         completed = len(trainer.history.loss)

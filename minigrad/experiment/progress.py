@@ -1,8 +1,12 @@
-"""A tqdm progress bar for training: iterations done, current loss, last validation accuracy."""
+"""Progress of a run: a tqdm bar for training (iterations, loss, last validation accuracy),
+one-line notices for the steps around it (loading the data, measuring the accuracies)."""
 
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 from tqdm import tqdm
@@ -10,7 +14,33 @@ from tqdm import tqdm
 from minigrad.training.callbacks import Callback, TrainingRun
 from minigrad.validation import check_int, check_positive_int
 
-__all__ = ["ProgressBar"]
+__all__ = ["EvaluationNotice", "ProgressBar", "stage"]
+
+
+@contextmanager
+def stage(what: str, *, quiet: bool = False, file: TextIO | None = None) -> Iterator[None]:
+    """Print ``what ...`` before a long step and ``what: 3.2 s`` after it (stderr)."""
+    out = sys.stderr if file is None else file
+    if not quiet:
+        print(f"{what} ...", file=out, flush=True)
+    start = time.perf_counter()
+    yield
+    if not quiet:
+        print(f"{what}: {time.perf_counter() - start:.1f} s", file=out, flush=True)
+
+
+class EvaluationNotice(Callback):
+    """Say, when training ends, that the accuracies on ``num_rows`` images are being measured."""
+
+    def __init__(self, num_rows: int, enabled: bool = True, file: TextIO | None = None) -> None:
+        self.num_rows = check_int(num_rows, "num_rows", low=0)
+        self.enabled = enabled
+        self.file = sys.stderr if file is None else file
+
+    def on_train_end(self, trainer: TrainingRun) -> None:
+        if self.enabled:
+            print(f"measuring accuracy on {self.num_rows:,} images (training, validation, "
+                  "test) ...", file=self.file, flush=True)
 
 
 class ProgressBar(Callback):

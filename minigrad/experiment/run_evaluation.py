@@ -1,7 +1,8 @@
 """A saved run measured again: reload its weights and score them on CIFAR-10.
 
-The raw images are centred with the mean image stored in weights.npz, so the numbers are
-those of the saved model on whatever data is given; on the data the run was trained on
+The raw images are converted with the statistics stored in weights.npz (the mean image, or
+per-channel means and standard deviations) the way the run converted them, so the numbers
+are those of the saved model on whatever data is given; on the data the run was trained on
 they equal metrics.json exactly (:meth:`RunEvaluation.mismatches` is then empty).
 """
 
@@ -13,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from minigrad.experiment.input_pipeline import load_run_data
 from minigrad.experiment.job import Accuracies, evaluate_model, load_split
 from minigrad.experiment.run_folder import LoadedRun, load_run
 
@@ -61,6 +63,12 @@ def evaluate_run(
     """
     loaded = load_run(run_dir)
     config = loaded.config
+    if config.uses_image_pipeline:
+        # Converted a chunk at a time, as in training: the same rows, bit for bit.
+        images = load_run_data(config, data_dir)
+        return RunEvaluation(
+            loaded, evaluate_model(loaded.model, images, config, loaded.normalization)
+        )
     raw = load_split(
         config.num_training, config.num_validation, config.num_test,
         root=data_dir, dtype=np.uint8, subtract_mean=False,

@@ -7,8 +7,10 @@ Layout (every file written atomically)::
     weights.npz    the model's state_dict() by name: parameters and buffers, e.g. "0.W",
                    "0.b", "2.W", "2.b" for the workbook's net, "1.running_mean" for a
                    batch norm; and "mean_image" (3072,), float64, subtracted from raw
-                   pixels before the net sees them; plain arrays,
-                   np.load(..., allow_pickle=False) works
+                   pixels before the net sees them (per-channel normalisation: the
+                   channel means repeated over the pixels), and with per-channel
+                   normalisation "input_std" (3072,), float64, that the centred pixels
+                   are divided by; plain arrays, np.load(..., allow_pickle=False) works
     history.csv    iteration,loss,epoch,train_acc,val_acc: one row per iteration; the
                    last three are filled on the iterations that closed an epoch and
                    empty elsewhere (train_acc is the minibatch accuracy, as in the
@@ -37,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.data.cifar10 import IMAGE_SHAPE
+from minigrad.data.normalize import Normalization
 from minigrad.evaluation import predict_labels
 from minigrad.experiment.config import MAX_HIDDEN_LAYERS, ConfigError, TrainConfig
 from minigrad.experiment.job import (
@@ -73,6 +76,7 @@ __all__ = [
     "CONFIG_FILE",
     "HISTORY_FILE",
     "LOSS_PNG",
+    "INPUT_STD_KEY",
     "MEAN_IMAGE_KEY",
     "METRICS_FILE",
     "REPORT_FILE",
@@ -116,6 +120,7 @@ ACCURACY_PNG = "accuracy.png"
 WEIGHTS_PNG = "weights.png"
 REPORT_FILE = "report.md"
 MEAN_IMAGE_KEY = "mean_image"
+INPUT_STD_KEY = "input_std"
 HISTORY_COLUMNS = ("iteration", "loss", "epoch", "train_acc", "val_acc")
 
 STATUS_COMPLETE = "complete"
@@ -125,8 +130,8 @@ MAX_JSON_BYTES = 1 << 20  # config.json and metrics.json are a few hundred bytes
 MAX_HISTORY_BYTES = 1 << 30  # about 20 million iterations
 MAX_INPUT_WIDTH = 1 << 24  # features per row the mean image may declare
 # Arrays in weights.npz: at most 6 per hidden layer (W, b, gamma, beta, running mean and
-# variance), the output layer's 2 and the mean image.
-MAX_WEIGHT_MEMBERS = 6 * MAX_HIDDEN_LAYERS + 3
+# variance), the output layer's 2, the mean image and the input std.
+MAX_WEIGHT_MEMBERS = 6 * MAX_HIDDEN_LAYERS + 4
 WEIGHTS_PNG_UNITS = 256
 """weights.png shows at most this many first-layer units (the first ones), a 16 x 16 grid."""
 
@@ -424,12 +429,22 @@ def write_config(run_dir: PathLike, config: TrainConfig) -> Path:
 
 
 def write_weights(
-    run_dir: PathLike, params: Mapping[str, np.ndarray], mean_image: np.ndarray
+    run_dir: PathLike,
+    params: Mapping[str, np.ndarray],
+    mean_image: np.ndarray,
+    input_std: np.ndarray | None = None,
 ) -> Path:
-    """Write weights.npz: ``params`` (a ``model.state_dict()``) plus the mean image (3072,)."""
-    if MEAN_IMAGE_KEY in params:
-        raise ValueError(f"a parameter may not be called {MEAN_IMAGE_KEY!r}")
+    """Write weights.npz: ``params`` (a ``model.state_dict()``) plus the input statistics.
+
+    ``mean_image`` (3072,) is subtracted from raw pixels and ``input_std`` (3072,), if
+    given (per-channel normalisation), divides the result.
+    """
+    for key in (MEAN_IMAGE_KEY, INPUT_STD_KEY):
+        if key in params:
+            raise ValueError(f"a parameter may not be called {key!r}")
     arrays = {**params, MEAN_IMAGE_KEY: np.asarray(mean_image, dtype=np.float64)}
+    if input_std is not None:
+        arrays[INPUT_STD_KEY] = np.asarray(input_std, dtype=np.float64)
     return write_npz_atomic(Path(run_dir) / WEIGHTS_FILE, arrays)
 
 
@@ -439,6 +454,7 @@ def write_results(
     config: TrainConfig,
     params: Mapping[str, np.ndarray],
     mean_image: np.ndarray,
+    input_std: np.ndarray | None = None,
     history: History,
     metrics: Mapping[str, Any],
     timing: Mapping[str, Any],
@@ -451,7 +467,7 @@ def write_results(
     weights; ``model_summary`` is ``model.summary()``, for report.md.
     """
     folder = Path(run_dir)
-    write_weights(folder, params, mean_image)
+    write_weights(folder, params, mean_image, input_std)
     write_text_atomic(folder / HISTORY_FILE, history_csv(history))
     plot_loss_history(history.loss, folder / LOSS_PNG)
     plot_accuracy_history(history.train_acc, history.val_acc, folder / ACCURACY_PNG)
@@ -580,6 +596,32 @@ def _pop_mean_image(path: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
     return mean_image
 
 
+def _pop_input_std(
+    path: Path, arrays: dict[str, np.ndarray], config: TrainConfig, width: int
+) -> np.ndarray | None:
+    """weights.npz's ``input_std``: present, (D,), finite and > 0 exactly for per-channel runs."""
+    std = arrays.pop(INPUT_STD_KEY, None)
+    if config.normalize != "per-channel":
+        if std is not None:
+            raise RunFolderError(
+                f"{path} has an {INPUT_STD_KEY!r} array, but {CONFIG_FILE} says "
+                f"normalize={config.normalize!r}"
+            )
+        return None
+    if std is None:
+        raise RunFolderError(
+            f"{path} has no {INPUT_STD_KEY!r} array, which a run with "
+            "normalize='per-channel' needs"
+        )
+    if std.shape != (width,) or std.dtype.kind != "f":
+        raise RunFolderError(
+            f"{path}: {INPUT_STD_KEY!r} must be float ({width},), got {std.dtype} {std.shape}"
+        )
+    if count_non_finite(std) or not np.all(std > 0):
+        raise RunFolderError(f"{path}: {INPUT_STD_KEY!r} must be finite and > 0 everywhere")
+    return std.astype(np.float64)
+
+
 def read_weights(run_dir: PathLike) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The parameters by name and the mean image from weights.npz (no pickle).
 
@@ -593,12 +635,18 @@ def read_weights(run_dir: PathLike) -> tuple[dict[str, np.ndarray], np.ndarray]:
             arrays = npz.read_all()
     except UnreadableFileError as err:
         raise RunFolderError(str(err)) from None
+    arrays.pop(INPUT_STD_KEY, None)
     return arrays, _pop_mean_image(path, arrays)
 
 
-def _load_weights(path: Path, config: TrainConfig) -> tuple[Sequential, np.ndarray]:
-    """The net of ``config`` holding weights.npz's arrays; names and headers checked first."""
-    names = {*_architecture_names(config), MEAN_IMAGE_KEY}
+def _load_weights(
+    path: Path, config: TrainConfig
+) -> tuple[Sequential, np.ndarray, np.ndarray | None]:
+    """The net of ``config`` holding weights.npz's arrays, the mean image and the input std.
+
+    Names and headers are checked first.
+    """
+    names = {*_architecture_names(config), MEAN_IMAGE_KEY, INPUT_STD_KEY}
     try:
         with open_npz(path, names=names, max_members=MAX_WEIGHT_MEMBERS) as npz:
             width = _check_mean_image_spec(path, npz.specs.get(MEAN_IMAGE_KEY))
@@ -609,12 +657,13 @@ def _load_weights(path: Path, config: TrainConfig) -> tuple[Sequential, np.ndarr
     except UnreadableFileError as err:
         raise RunFolderError(str(err)) from None
     mean_image = _pop_mean_image(path, arrays)
+    input_std = _pop_input_std(path, arrays, config, width)
     try:
         model.load_state_dict(arrays)  # names, shapes, dtypes and finiteness checked first
     except ValueError as err:
         raise RunFolderError(f"{path} does not fit the net of {CONFIG_FILE}: {err}") from None
     model.eval()  # a loaded net predicts: dropout off, batch norm on its running statistics
-    return model, mean_image
+    return model, mean_image, input_std
 
 
 @dataclass(frozen=True)
@@ -629,6 +678,8 @@ class LoadedRun:
         in eval mode.
     metrics : metrics.json (the accuracies of those weights).
     mean_image : ndarray of shape (3072,), float64, to subtract from new data.
+    input_std : ndarray of shape (3072,), float64, to divide the centred data by
+        (per-channel normalisation), or None.
     """
 
     run_dir: Path
@@ -636,16 +687,38 @@ class LoadedRun:
     model: Sequential
     metrics: dict[str, Any]
     mean_image: np.ndarray
+    input_std: np.ndarray | None = None
+
+    @property
+    def normalization(self) -> Normalization:
+        """The input statistics of the run, as the image pipeline applies them."""
+        return Normalization(self.config.normalize, IMAGE_SHAPE, self.mean_image,
+                             self.input_std)
 
     def preprocess(self, raw: np.ndarray) -> np.ndarray:
         """Raw images (N, 32, 32, 3) or rows (N, 3072) -> the net's input rows (N, 3072).
+
+        Converted as the run converted its own data: the workbook's rows are centred in
+        float64 and rounded once; a run on the image pipeline converts uint8 images with
+        its converter (the statistics rounded to the run's dtype first), bit for bit what
+        the net saw in training, and other raw values as ``(raw - mean) / std`` in float64.
 
         Raises
         ------
         TypeError, ValueError : see :func:`check_raw_images` (not real numbers, another
             shape, an empty batch, NaN or inf).
         """
-        return center_rows(raw, self.mean_image, self.config.dtype)
+        width = self.mean_image.shape[0]
+        if not self.config.uses_image_pipeline or width != CIFAR10_ROW_WIDTH:
+            return center_rows(raw, self.mean_image, self.config.dtype)
+        rows = check_raw_images(raw, width)
+        if rows.dtype == np.uint8:
+            return self.normalization.transform(rows.reshape(len(rows), *IMAGE_SHAPE),
+                                                self.config.dtype)
+        centred = rows - self.mean_image
+        if self.input_std is not None:
+            centred /= self.input_std
+        return centred.astype(self.config.dtype)
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
         """Predicted class (N,) of raw images (N, 32, 32, 3) or rows (N, 3072).
@@ -666,10 +739,10 @@ def load_run(run_dir: PathLike) -> LoadedRun:
     folder = Path(run_dir)
     config = read_config(folder)
     metrics = read_metrics(folder)
-    model, mean_image = _load_weights(_existing_file(folder, WEIGHTS_FILE), config)
+    model, mean_image, input_std = _load_weights(_existing_file(folder, WEIGHTS_FILE), config)
     try:
         for key in ("val_acc", "test_acc", "train_acc"):
             check_real(metrics.get(key), key, low=0.0, high=1.0)
     except (TypeError, ValueError) as err:
         raise RunFolderError(f"{folder / METRICS_FILE}: {err}") from None
-    return LoadedRun(folder, config, model, metrics, mean_image)
+    return LoadedRun(folder, config, model, metrics, mean_image, input_std)

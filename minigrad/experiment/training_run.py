@@ -20,8 +20,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from minigrad.data import Cifar10Split
+from minigrad.data.normalize import Normalization
 from minigrad.experiment.config import TrainConfig
+from minigrad.experiment.input_pipeline import (
+    RunData,
+    check_run_data,
+    input_normalization,
+    input_width,
+)
 from minigrad.experiment.job import (
     Accuracies,
     TrainingInterrupted,
@@ -29,7 +35,7 @@ from minigrad.experiment.job import (
     evaluate_model,
     run_training,
 )
-from minigrad.experiment.progress import ProgressBar
+from minigrad.experiment.progress import EvaluationNotice, ProgressBar
 from minigrad.experiment.run_folder import (
     STATUS_COMPLETE,
     STATUS_INTERRUPTED,
@@ -143,7 +149,8 @@ def _save_interrupted(
     stop: TrainingInterrupted,
     keeper: KeepBest,
     config: TrainConfig,
-    split: Cifar10Split,
+    split: RunData,
+    normalization: Normalization,
     run_dir: Path,
 ) -> RunOutcome:
     """Write the folder of an interrupted run around the best weights so far."""
@@ -153,13 +160,13 @@ def _save_interrupted(
         weights, weights_iteration = "best_validation", keeper.best_iteration
     else:  # interrupted before the first epoch ended: keep the weights as they are
         weights, weights_iteration = "last", (stop.iterations - 1 if stop.iterations else None)
-    measured = evaluate_model(model, split)
-    assert split.mean_image is not None  # checked by train_into_folder
+    measured = evaluate_model(model, split, config, normalization)
     write_results(
         run_dir,
         config=config,
         params=model.state_dict(),
-        mean_image=split.mean_image,
+        mean_image=normalization.mean,
+        input_std=normalization.std,
         history=stop.history,
         metrics=run_metrics(
             status=STATUS_INTERRUPTED, accuracies=measured, config=config,
@@ -175,7 +182,7 @@ def _save_interrupted(
 
 def train_into_folder(
     config: TrainConfig,
-    split: Cifar10Split,
+    split: RunData,
     run_dir: Path,
     *,
     callbacks: Iterable[Callback] = (),
@@ -186,8 +193,10 @@ def train_into_folder(
     Parameters
     ----------
     config : the settings.
-    split : CIFAR-10 rows (N, 3072) in ``config.dtype``, with the mean image (3072,) that
-        was subtracted from them (weights.npz keeps it, so new images can be centred).
+    split : what ``config`` trains on (:func:`~minigrad.experiment.input_pipeline.load_run_data`):
+        CIFAR-10 rows (N, 3072) in ``config.dtype`` with the mean image (3072,) that was
+        subtracted from them, or uint8 images for the image pipeline. weights.npz keeps the
+        input statistics, so new images can be converted the same way.
     run_dir : the run folder (created if needed; must not hold files). It is locked while
         the run writes it: another process gets ``FolderInUseError``. This process may
         already hold it (e.g. from :func:`claim_default_run_dir`).
@@ -207,36 +216,38 @@ def train_into_folder(
     minigrad.files.folder_lock.FolderInUseError : another process is writing into it.
     DivergenceError : the loss became NaN or inf.
     """
-    if split.mean_image is None:
-        raise ValueError("the split must carry its mean image (load it with subtract_mean=True)")
-    check_training_memory(config, split.X_train.shape[1], include_data=False)
+    data = check_run_data(config, split)
+    normalization = input_normalization(config, data)  # ValueError: rows without a mean
+    check_training_memory(config, input_width(data), include_data=False)
     with claim_run_folder(run_dir):  # no other process writes here until the run is saved
-        return _train_and_save(config, split, Path(run_dir), callbacks, progress)
+        return _train_and_save(config, data, normalization, Path(run_dir), callbacks, progress)
 
 
 def _train_and_save(
     config: TrainConfig,
-    split: Cifar10Split,
+    split: RunData,
+    normalization: Normalization,
     run_dir: Path,
     callbacks: Iterable[Callback],
     progress: bool | None,
 ) -> RunOutcome:
-    mean_image = split.mean_image
-    assert mean_image is not None  # checked by train_into_folder
     write_config(run_dir, config)
 
     def save_best(keeper: KeepBest) -> None:
         # Saved at every improvement, so a killed run still leaves its best weights.
         assert keeper.best_state is not None
-        write_weights(run_dir, keeper.best_state, mean_image)
+        write_weights(run_dir, keeper.best_state, normalization.mean, normalization.std)
 
     keeper = KeepBest(on_improve=save_best)
     bar = ProgressBar(config.num_iters, enabled=progress)
+    rows = config.num_training + config.num_validation + config.num_test
+    notice = EvaluationNotice(rows, enabled=bar.enabled)
     try:
-        result = run_training(config, split, [bar, keeper, *callbacks])
+        result = run_training(config, split, [bar, notice, keeper, *callbacks],
+                              normalization=normalization)
     except TrainingInterrupted as stop:
         bar.close()
-        return _save_interrupted(stop, keeper, config, split, run_dir)
+        return _save_interrupted(stop, keeper, config, split, normalization, run_dir)
     finally:
         bar.close()
     measured = Accuracies(train=result.train_acc, val=result.val_acc, test=result.test_acc)
@@ -244,7 +255,8 @@ def _train_and_save(
         run_dir,
         config=config,
         params=result.model.state_dict(),
-        mean_image=mean_image,
+        mean_image=normalization.mean,
+        input_std=normalization.std,
         history=result.history,
         metrics=run_metrics(
             status=STATUS_COMPLETE, accuracies=measured, config=config,

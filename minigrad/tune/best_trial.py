@@ -26,6 +26,7 @@ from minigrad.experiment.training_run import RunOutcome, train_into_folder
 from minigrad.training.early_stopping import EarlyStopping
 from minigrad.tune.results import TrialResult
 from minigrad.tune.search import PARTIAL_SUFFIX
+from minigrad.tune.search_data import SearchData
 from minigrad.tune.settings import SearchSettings
 from minigrad.tune.shared_data import SharedSplit
 from minigrad.tune.space import Trial, TuneError
@@ -43,15 +44,9 @@ def best_trial_dir(folder: str | os.PathLike[str], trial: Trial) -> Path:
     return Path(folder) / f"best-trial-{trial.trial_id:04d}"
 
 
-def _sizes(split: Cifar10Split) -> dict[str, int]:
-    return {"num_training": int(split.X_train.shape[0]),
-            "num_validation": int(split.X_val.shape[0]),
-            "num_test": int(split.X_test.shape[0])}
-
-
 def _in_worker(config_dict: dict[str, object], patience: int | None, partial: Path,
-               split: Cifar10Split, shared: SharedSplit | None) -> RunOutcome:
-    own = shared or SharedSplit(split, split.mean_image)
+               split: SearchData, shared: SharedSplit | None) -> RunOutcome:
+    own = shared or SharedSplit(split)
     try:
         spec = {"mode": "retrain", "data": own.spec,
                 "retrain": {"config": config_dict, "patience": patience,
@@ -77,7 +72,7 @@ def _in_worker(config_dict: dict[str, object], patience: int | None, partial: Pa
 def retrain_best_trial(
     best: TrialResult,
     settings: SearchSettings,
-    split: Cifar10Split,
+    split: SearchData | Cifar10Split,
     folder: str | os.PathLike[str],
     *,
     workers: int = 1,
@@ -90,7 +85,8 @@ def retrain_best_trial(
     ----------
     best : the trial to retrain (e.g. ``best_result(results)``).
     settings : the search it came from (its space and patience).
-    split : the search's data, rows (N, 3072) with their mean image.
+    split : the search's data (a :class:`SearchData`, or rows (N, 3072) with their mean
+        image).
     folder : the search folder.
     workers : the search's worker count: above 1, the run happens in a worker process,
         as the trial did (the same numbers); 1 trains here.
@@ -110,15 +106,17 @@ def retrain_best_trial(
         return None
     partial = final.with_name(f".{final.name}{PARTIAL_SUFFIX}")
     shutil.rmtree(partial, ignore_errors=True)
-    config = best.trial.train_config(settings.space, **_sizes(split))
+    data = SearchData.of(split)
+    config = best.trial.train_config(settings.space, **data.sizes)
     outcome: RunOutcome | None = None
     try:
         if workers == 1:
             callbacks = [] if settings.patience is None else [EarlyStopping(settings.patience)]
-            outcome = train_into_folder(config, split, partial, callbacks=callbacks,
+            outcome = train_into_folder(config, data.for_config(config), partial,
+                                        callbacks=callbacks,
                                         progress=progress)
         else:
-            outcome = _in_worker(config.to_dict(), settings.patience, partial, split, shared)
+            outcome = _in_worker(config.to_dict(), settings.patience, partial, data, shared)
     finally:
         if outcome is None or outcome.interrupted:
             shutil.rmtree(partial, ignore_errors=True)

@@ -45,7 +45,7 @@ COUNTED_STATUSES = (STATUS_OK, STATUS_PRUNED, STATUS_DIVERGED, STATUS_FAILED)
 
 TRIAL_COLUMNS = (
     "trial_id", "optimizer", "learning_rate", "reg", "lr_decay", "batch_size", "num_iters",
-    "num_epochs", "seed", "hidden_dims",
+    "num_epochs", "seed", "hidden_dims", "schedule", "flip", "translate", "normalize",
 )
 OUTCOME_COLUMNS = (
     "status", "val_acc", "best_val_acc", "train_acc", "iterations", "seconds",
@@ -140,6 +140,20 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, spec)
 
 
+def _decay_label(trial: Trial) -> str:
+    return "cosine" if trial.schedule == "cosine" else f"{trial.lr_decay:.3f}"
+
+
+def pipeline_label(trial: Trial) -> str:
+    """The trial's data pipeline in a few letters: ``flip+t2+pc`` (flip, translate 2,
+    per-channel normalisation); ``-`` for the workbook's data."""
+    parts = (["flip"] if trial.flip else []) + ([f"t{trial.translate}"] if trial.translate
+                                                else [])
+    if trial.normalize == "per-channel":
+        parts.append("pc")
+    return "+".join(parts) or "-"
+
+
 def leaderboard(results: Iterable[TrialResult], top: int = 10) -> str:
     """A plain-text table of the ``top`` (>= 1) trials by validation accuracy, plus counts."""
     try:
@@ -149,14 +163,15 @@ def leaderboard(results: Iterable[TrialResult], top: int = 10) -> str:
     results = list(results)
     lines = [
         f"{'rank':>4} {'trial':>5} {'optimizer':<9} {'lr':>9} {'reg':>9} {'decay':>6} "
-        f"{'batch':>5} {'hidden':>8} {'iters':>6} {'val_acc':>7} {'best':>6} {'seconds':>7}"
+        f"{'batch':>5} {'hidden':>8} {'data':>13} {'iters':>6} {'val_acc':>7} {'best':>6} "
+        f"{'seconds':>7}"
     ]
     for rank, r in enumerate(ranked(results)[:top], start=1):
         t = r.trial
         lines.append(
             f"{rank:>4} {t.trial_id:>5} {t.optimizer:<9} {t.learning_rate:>9.3e} "
-            f"{t.reg:>9.3e} {t.lr_decay:>6.3f} {t.batch_size:>5} "
-            f"{architecture_label(t.hidden_dims):>8} {r.iterations:>6} "
+            f"{t.reg:>9.3e} {_decay_label(t):>6} {t.batch_size:>5} "
+            f"{architecture_label(t.hidden_dims):>8} {pipeline_label(t):>13} {r.iterations:>6} "
             f"{_fmt(r.val_acc, '.4f'):>7} {_fmt(r.best_val_acc, '.4f'):>6} "
             f"{r.seconds:>7.1f}"
         )

@@ -35,6 +35,7 @@ from minigrad.files.output_paths import make_folder
 from minigrad.tune.location import STUDY_FILE, StudyLocation
 from minigrad.tune.plot import plot_search, write_study_plots
 from minigrad.tune.results import TrialResult, best_result, leaderboard, write_results_csv
+from minigrad.tune.search_data import SearchData
 from minigrad.tune.settings import SearchSettings, check_same_search
 from minigrad.tune.shared_data import SharedSplit, remove_stale_copies
 from minigrad.tune.space import TuneError
@@ -151,9 +152,18 @@ class _Exports:
         self.bar.close()
 
 
-def _check_split(split: DataSplit, settings: SearchSettings) -> None:
+def _check_split(data: SearchData, settings: SearchSettings) -> None:
+    space = settings.space
+    if space.uses_image_pipeline and data.images is None:
+        raise TuneError("the search space augments or normalises per channel, so the search "
+                        "needs the images (minigrad.tune.search_data.load_search_data)")
+    if data.rows is None:
+        if space.uses_rows:
+            raise TuneError("the search space includes the workbook's data (no augmentation, "
+                            "mean-image normalisation), so the search needs its float rows")
+        return
     for name in ("X_train", "X_val", "X_test"):
-        dtype = getattr(split, name).dtype
+        dtype = getattr(data.rows, name).dtype
         if dtype != settings.space.dtype:
             raise TuneError(
                 f"{name} is {dtype} but the search uses {settings.space.dtype}; "
@@ -162,7 +172,7 @@ def _check_split(split: DataSplit, settings: SearchSettings) -> None:
 
 
 def run_search(
-    split: DataSplit,
+    split: DataSplit | SearchData,
     settings: SearchSettings,
     folder: str | os.PathLike[str],
     *,
@@ -177,8 +187,10 @@ def run_search(
 
     Parameters
     ----------
-    split : ``X_train`` (N, D), ``y_train`` (N,), and the same for ``val`` and ``test``,
-        rows in ``settings.space.dtype`` (e.g. ``minigrad.data.load_cifar10_split(dtype=...)``).
+    split : a :class:`~minigrad.tune.search_data.SearchData` (rows and/or images, as the
+        space needs; :func:`~minigrad.tune.search_data.load_search_data`), or rows:
+        ``X_train`` (N, D), ``y_train`` (N,), and the same for ``val`` and ``test``, in
+        ``settings.space.dtype`` (e.g. ``minigrad.data.load_cifar10_split(dtype=...)``).
     settings : the search.
     folder : the search folder (created if needed, and locked while the search runs).
     workers : processes running trials at once; 1 runs them in this process. Above 1
@@ -208,6 +220,7 @@ def run_search(
         workers = check_positive_int(workers, "workers")
     except (TypeError, ValueError) as err:
         raise TuneError(str(err)) from None
+    split = SearchData.of(split)
     _check_split(split, settings)
     target = Path(folder)
     where = location or StudyLocation.embedded(target)
@@ -239,7 +252,7 @@ def run_search(
 
 def _run_in_workers(
     search: SearchStudy,
-    split: DataSplit,
+    split: SearchData,
     workers: int,
     exports: _Exports,
     shared: SharedSplit | None,

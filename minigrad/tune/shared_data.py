@@ -19,16 +19,15 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from minigrad.files.folder_lock import process_alive, process_start_time
+from minigrad.tune.search_data import SearchData
 
-__all__ = ["SHARED_PREFIX", "SPLIT_ARRAYS", "SharedSplit", "map_shared", "remove_stale_copies"]
+__all__ = ["SHARED_PREFIX", "SharedSplit", "map_shared", "remove_stale_copies"]
 
-SPLIT_ARRAYS = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
 SHARED_PREFIX = "minigrad-tune-"
 
 
@@ -57,16 +56,15 @@ def remove_stale_copies(parent: str | None = None) -> list[Path]:
 
 
 class SharedSplit:
-    """The split's arrays (and, when given, the mean image) shared with child processes.
+    """A search's arrays (:meth:`SearchData.arrays`: rows, images, labels) shared with
+    child processes.
 
     Use as a context manager; :attr:`spec` is what a child passes to :func:`map_shared`,
     :attr:`fds` the descriptors to hand it (``subprocess.Popen(pass_fds=...)``).
     """
 
-    def __init__(self, split: Any, mean_image: np.ndarray | None = None) -> None:
-        arrays = {name: getattr(split, name) for name in SPLIT_ARRAYS}
-        if mean_image is not None:
-            arrays["mean_image"] = mean_image
+    def __init__(self, data: Any) -> None:
+        arrays = SearchData.of(data).arrays()
         self._fds: dict[str, int] = {}
         self._folder: Path | None = None
         if hasattr(os, "memfd_create") and Path("/proc/self/fd").is_dir():
@@ -95,7 +93,7 @@ class SharedSplit:
     def fds(self) -> tuple[int, ...]:
         return tuple(self._fds.values())
 
-    def view(self) -> SimpleNamespace:
+    def view(self) -> SearchData:
         """The shared arrays mapped read-only in this process (the descriptors stay open),
         so the search's own process can drop its private copy of the data."""
         return map_shared(self.spec, close=False)
@@ -116,7 +114,7 @@ class SharedSplit:
         self.close()
 
 
-def map_shared(spec: Mapping[str, Any], *, close: bool = True) -> SimpleNamespace:
+def map_shared(spec: Mapping[str, Any], *, close: bool = True) -> SearchData:
     """The arrays of a :class:`SharedSplit`, mapped read-only (in a child process).
 
     With ``close``, the inherited descriptors are closed once mapped: the mappings keep
@@ -135,4 +133,4 @@ def map_shared(spec: Mapping[str, Any], *, close: bool = True) -> SimpleNamespac
         for fd in fds.values():
             with contextlib.suppress(OSError):
                 os.close(int(fd))
-    return SimpleNamespace(**arrays)
+    return SearchData.from_arrays(arrays)

@@ -27,7 +27,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from minigrad.experiment.config import ConfigError, TrainConfig
+from minigrad.experiment.config import (
+    INPUT_NORMALIZATIONS,
+    MAX_TRANSLATE,
+    SCHEDULES,
+    ConfigError,
+    TrainConfig,
+)
 from minigrad.optim import OPTIMIZERS
 from minigrad.validation import check_choice, check_int, check_positive_int, check_real, describe
 
@@ -68,9 +74,9 @@ sampler never mixes the scales."""
 _UNIFORM_INDEX = {
     "optimizer": 0, "lr_sgd": 1, "lr_momentum": 1, "lr_adaptive": 1, "reg": 2,
     "lr_decay": 3, "batch_size": 4, "num_iters": 5, "num_epochs": 5, "seed": 6,
-    "hidden_dims": 7,
+    "hidden_dims": 7, "schedule": 8, "flip": 9, "translate": 10, "normalize": 11,
 }
-_UNIFORMS_PER_TRIAL = 8
+_UNIFORMS_PER_TRIAL = 12  # the first 8 of 12 draws are the 8 an older search drew
 
 
 class TuneError(ConfigError):
@@ -145,6 +151,18 @@ def _int_range(name: str, value: Any) -> tuple[int, int]:
     return low, high
 
 
+def _choices(name: str, value: Any, allowed: Sequence[Any], what: str) -> tuple[Any, ...]:
+    """``value`` as a non-empty tuple of distinct members of ``allowed``, in its order."""
+    items = _items(name, value, what)
+    if not items:
+        raise ValueError(f"{name} must hold at least one choice")
+    for item in items:
+        # bools are ints: only a bool is a flip choice, and no bool is a shift
+        if item not in allowed or isinstance(item, bool) != isinstance(allowed[0], bool):
+            raise ValueError(f"{name} choices must be among {list(allowed)}, got {describe(item)}")
+    return tuple(dict.fromkeys(items))
+
+
 def _architectures(value: Any) -> tuple[tuple[int, ...], ...]:
     """``value`` as a non-empty tuple of distinct hidden-width tuples."""
     choices = _items("hidden_dims", value, "architectures (lists of hidden widths)")
@@ -175,7 +193,14 @@ class SearchSpace:
     batch_sizes : the batch sizes to choose from.
     hidden_dims : the architectures to choose from, each the widths of the hidden layers;
         the default is the workbook's net, one hidden layer of 50, fixed.
-    sampling, dtype, std : shared by all trials.
+    schedules : the learning-rate schedules to choose from (``"exponential"`` uses the
+        chosen ``lr_decay``; ``"cosine"`` anneals to 0 over the trial).
+    flip : whether to flip training images, the choices (``(False,)``: never).
+    translate : the largest random shifts to choose from, in pixels (``(0,)``: none).
+    normalize : the input normalisations to choose from (``"mean-image"``,
+        ``"per-channel"``). The defaults are the workbook's data, fixed; any other choice
+        trains that trial on the image pipeline (``TrainConfig.uses_image_pipeline``).
+    sampling, dtype, std, padding : shared by all trials.
     """
 
     optimizers: tuple[str, ...] = tuple(LR_FAMILIES)
@@ -188,9 +213,14 @@ class SearchSpace:
     num_epochs: tuple[int, int] | None = None
     batch_sizes: tuple[int, ...] = (100, 200, 400)
     hidden_dims: tuple[tuple[int, ...], ...] = ((50,),)
+    schedules: tuple[str, ...] = ("exponential",)
+    flip: tuple[bool, ...] = (False,)
+    translate: tuple[int, ...] = (0,)
+    normalize: tuple[str, ...] = ("mean-image",)
     sampling: str = "shuffle"
     dtype: str = "float32"
     std: float = 1e-4
+    padding: str = "zero"
 
     def __post_init__(self) -> None:
         try:
@@ -228,7 +258,25 @@ class SearchSpace:
         checked["batch_sizes"] = tuple(dict.fromkeys(
             check_positive_int(size, f"batch_sizes[{i}]") for i, size in enumerate(sizes)
         ))
+        checked.update(
+            schedules=_choices("schedules", self.schedules, SCHEDULES, "schedule names"),
+            flip=_choices("flip", self.flip, (False, True), "booleans"),
+            translate=_choices("translate", self.translate, range(MAX_TRANSLATE + 1),
+                               "shifts in pixels"),
+            normalize=_choices("normalize", self.normalize, INPUT_NORMALIZATIONS,
+                               "normalisation names"),
+        )
         return checked
+
+    @property
+    def uses_image_pipeline(self) -> bool:
+        """Whether some trial may train on the image pipeline (augmented or per channel)."""
+        return any(self.flip) or any(self.translate) or self.normalize != ("mean-image",)
+
+    @property
+    def uses_rows(self) -> bool:
+        """Whether some trial may train on the workbook's float rows."""
+        return False in self.flip and 0 in self.translate and "mean-image" in self.normalize
 
     def lr_range(self, optimizer: str) -> tuple[float, float]:
         """The learning-rate range ``optimizer`` draws from."""
@@ -240,7 +288,8 @@ class SearchSpace:
         the first) and ``sizes`` (num_training etc.)."""
         dims = self.hidden_dims[0] if hidden_dims is None else hidden_dims
         shared: dict[str, Any] = {"hidden_dims": dims, "sampling": self.sampling,
-                                  "dtype": self.dtype, "std": self.std, **sizes}
+                                  "dtype": self.dtype, "std": self.std,
+                                  "padding": self.padding, **sizes}
         try:
             return TrainConfig(**shared)
         except (ConfigError, ValueError) as err:
@@ -280,6 +329,7 @@ class Trial:
     num_epochs : the chosen epoch count when the space chooses epochs, else None.
     seed : seeds the trial's initial weights and minibatches.
     hidden_dims : the widths of the net's hidden layers.
+    schedule, flip, translate, normalize : the learning-rate schedule and the data pipeline.
     """
 
     trial_id: int
@@ -292,13 +342,18 @@ class Trial:
     num_epochs: int | None
     seed: int
     hidden_dims: tuple[int, ...] = (50,)
+    schedule: str = "exponential"
+    flip: bool = False
+    translate: int = 0
+    normalize: str = "mean-image"
 
     def train_config(self, space: SearchSpace, **sizes: int) -> TrainConfig:
         """The full :class:`TrainConfig` of this trial (``sizes``: num_training etc.)."""
         return space.base_config(self.hidden_dims, **sizes).replace(
             optimizer=self.optimizer, learning_rate=self.learning_rate, reg=self.reg,
             lr_decay=self.lr_decay, batch_size=self.batch_size, num_iters=self.num_iters,
-            seed=self.seed,
+            seed=self.seed, schedule=self.schedule, flip=self.flip, translate=self.translate,
+            normalize=self.normalize,
         )
 
 
@@ -365,14 +420,17 @@ def _int(chooser: Chooser, name: str, bounds: tuple[int, int]) -> int:
 
 
 def _choose_pipeline(chooser: Chooser, space: SearchSpace) -> dict[str, Any]:
-    """The data pipeline's settings of a trial (augmentation, normalisation): the hook.
+    """The schedule and the data pipeline's settings of a trial (augmentation, normalisation).
 
-    None yet: TrainConfig has no pipeline fields. When it gets them, give SearchSpace
-    their ranges, choose each here by name (new names take new indices at the end of
-    ``_UNIFORM_INDEX``, so earlier draws stay put), return them as TrainConfig changes,
-    and add them to Trial and to the CSV columns.
+    Chosen after every older setting, each by its own name and uniform number, so a search
+    whose space fixes them draws what it drew before they existed.
     """
-    return {}
+    return {
+        "schedule": _categorical(chooser, "schedule", space.schedules),
+        "flip": _categorical(chooser, "flip", space.flip),
+        "translate": _categorical(chooser, "translate", space.translate),
+        "normalize": _categorical(chooser, "normalize", space.normalize),
+    }
 
 
 def choose_trial(chooser: Chooser, space: SearchSpace, trial_id: int, seed: int,
@@ -401,11 +459,11 @@ def choose_trial(chooser: Chooser, space: SearchSpace, trial_id: int, seed: int,
         num_iters = _int(chooser, "num_iters", space.num_iters)
     labels = [architecture_label(dims) for dims in space.hidden_dims]
     hidden_dims = space.hidden_dims[labels.index(_categorical(chooser, "hidden_dims", labels))]
-    _choose_pipeline(chooser, space)
+    pipeline = _choose_pipeline(chooser, space)
     return Trial(
         trial_id=trial_id, optimizer=optimizer, learning_rate=learning_rate, reg=reg,
         lr_decay=lr_decay, batch_size=batch_size, num_iters=num_iters, num_epochs=num_epochs,
-        seed=trial_seed(seed, trial_id), hidden_dims=hidden_dims,
+        seed=trial_seed(seed, trial_id), hidden_dims=hidden_dims, **pipeline,
     )
 
 

@@ -68,6 +68,7 @@ from minigrad.tune.results import (
     STATUS_PRUNED,
     TrialResult,
 )
+from minigrad.tune.search_data import SearchData
 from minigrad.tune.settings import SearchSettings, check_same_search
 from minigrad.tune.space import SeededChooser, TuneError, choose_trial, seeded_params
 from minigrad.tune.trial_job import TrialJob, run_job
@@ -281,16 +282,13 @@ def _retry_lost(study: optuna.Study, trial: FrozenTrial) -> None:
                             user_attrs={ATTR_TRIAL_ID: trial_id, ATTR_RETRY_OF: trial.number})
 
 
-def data_record(split: DataSplit) -> dict[str, int]:
+def data_record(split: DataSplit | SearchData) -> dict[str, int]:
     """The split's sizes and a checksum of its labels: every process of one search must
     train on the same split (a different data folder on another machine is caught)."""
-    record = {
-        "num_training": int(split.X_train.shape[0]),
-        "num_validation": int(split.X_val.shape[0]),
-        "num_test": int(split.X_test.shape[0]),
-    }
+    data = SearchData.of(split)
+    record = dict(data.sizes)
     checksum = 0
-    for labels in (split.y_train, split.y_val, split.y_test):
+    for labels in data.labels:
         checksum = zlib.crc32(np.ascontiguousarray(labels, dtype=np.int64).tobytes(), checksum)
     record["labels_crc32"] = checksum
     return record
@@ -794,7 +792,7 @@ class SearchStudy:
 
     def run_trials(
         self,
-        split: DataSplit,
+        split: DataSplit | SearchData,
         *,
         wait_for_others: bool,
         tick: Callable[[], None] | None = None,
@@ -840,7 +838,7 @@ class SearchStudy:
             _check_journal(self.location.journal, repair=True)
             _remove_journal_lock(self.location.journal)
 
-    def run_one(self, taken: _Taken, split: DataSplit) -> TrialResult | None:
+    def run_one(self, taken: _Taken, split: DataSplit | SearchData) -> TrialResult | None:
         """Run ``taken`` (from :meth:`pop`) and record its outcome; None if another process
         took the trial over meanwhile (its heartbeat was late), whose outcome then counts."""
         trial, trial_id = taken.trial, taken.trial_id

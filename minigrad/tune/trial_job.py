@@ -29,6 +29,7 @@ from minigrad.tune.results import (
     STATUS_PRUNED,
     TrialResult,
 )
+from minigrad.tune.search_data import SearchData
 from minigrad.tune.space import Trial
 
 __all__ = ["EpochReport", "TrialJob", "run_job"]
@@ -70,13 +71,15 @@ class _Reporter(Callback):
             trainer.stop_training = True
 
 
-def run_job(job: TrialJob, split: DataSplit, report: EpochReport | None = None) -> TrialResult:
+def run_job(
+    job: TrialJob, split: DataSplit | SearchData, report: EpochReport | None = None
+) -> TrialResult:
     """Train one trial on ``split`` and measure it; never raises for a failing trial.
 
     Parameters
     ----------
     job : the trial.
-    split : the data, rows in ``job.config.dtype``.
+    split : the data: a :class:`SearchData`, or rows in ``job.config.dtype``.
     report : called at each epoch end with the epochs so far and the validation accuracy;
         returning True prunes the trial.
 
@@ -97,7 +100,8 @@ def run_job(job: TrialJob, split: DataSplit, report: EpochReport | None = None) 
     try:
         # A diverging trial overflows before the trainer notices: keep stderr quiet.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            result = run_training(job.config, split, callbacks)
+            result = run_training(job.config, SearchData.of(split).for_config(job.config),
+                                  callbacks)
     except DivergenceError as err:
         return TrialResult(job.trial, STATUS_DIVERGED, message=str(err))
     except Exception as err:  # any failure is recorded: it must not end the search

@@ -212,18 +212,16 @@ def _run_trials(spec: Mapping[str, Any], split: Any) -> int:
 
 
 def _retrain(spec: Mapping[str, Any], shared: Any) -> int:
-    from minigrad.data import Cifar10Split
     from minigrad.experiment.config import TrainConfig
     from minigrad.experiment.training_run import train_into_folder
     from minigrad.training.early_stopping import EarlyStopping
 
     task = spec["retrain"]
-    split = Cifar10Split(shared.X_train, shared.y_train, shared.X_val, shared.y_val,
-                         shared.X_test, shared.y_test, shared.mean_image)
+    config = TrainConfig.from_dict(task["config"])
     patience = task.get("patience")
     callbacks = [] if patience is None else [EarlyStopping(int(patience))]
-    outcome = train_into_folder(TrainConfig.from_dict(task["config"]), split,
-                                Path(task["run_dir"]), callbacks=callbacks, progress=False)
+    outcome = train_into_folder(config, shared.for_config(config), Path(task["run_dir"]),
+                                callbacks=callbacks, progress=False)
     measured = outcome.accuracies
     print(json.dumps({
         "status": outcome.status, "train": measured.train, "val": measured.val,
