@@ -99,7 +99,7 @@ def test_the_cosine_schedule_spans_the_epochs_the_run_trains_in(
         epoch += sampler.is_epoch_end(it)
     assert rates[0] == config.learning_rate
     assert min(rates) > 0  # the last epoch still learns
-    assert all(a >= b for a, b in zip(rates, rates[1:]))  # annealed, never raised
+    assert all(a >= b for a, b in zip(rates, rates[1:], strict=False))  # annealed, never raised
     exponential = learning_rate_schedule(BEST.replace(lr_decay=0.5), sampler.is_epoch_end)
     assert math.isclose(exponential(2), BEST.learning_rate * 0.25)
 

@@ -87,10 +87,12 @@ class SearchData:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array by name, to share with worker processes (:meth:`from_arrays`)."""
-        arrays = dict(zip(_LABELS, self.labels, strict=True))
+        arrays: dict[str, np.ndarray] = dict(zip(_LABELS, self.labels, strict=True))
         if self.rows is not None:
-            arrays.update({name: getattr(self.rows, name, None) for name in _ROWS
-                           if getattr(self.rows, name, None) is not None})
+            for name in _ROWS:
+                value = getattr(self.rows, name, None)  # a test's split may lack a mean
+                if value is not None:
+                    arrays[name] = value
         if self.images is not None:
             arrays.update({name: getattr(self.images, name) for name in _IMAGES})
         return arrays
