@@ -43,6 +43,7 @@ from minigrad.validation import check_bool, check_choice, check_int
 
 __all__ = ["PADDINGS", "Augmentation", "Translator", "flip_horizontal", "max_translation",
            "translate"]
+# ShiftedGather, the image batch source's fused gather + flip + shift, is not exported.
 
 PADDINGS = ("zero", "reflect")
 """How a translation fills the border it uncovers."""
@@ -72,13 +73,47 @@ def flip_horizontal(images: np.ndarray, flags: np.ndarray) -> np.ndarray:
     _, height, width, channels = images.shape
     rows = images[chosen].reshape(-1, width * channels)  # a copy: one row per image row
     # Reversing a row's values reverses its pixels and each pixel's channels ...
-    mirrored = _reversed_rows(rows).reshape(-1, channels)
-    # ... so copy the channels back in their order, into the copy's own memory.
-    pixels = rows.reshape(-1, channels)
-    for c in range(channels):
-        pixels[:, c] = mirrored[:, channels - 1 - c]
-    images[chosen] = pixels.reshape(len(chosen), height, width, channels)
+    mirrored = _reversed_rows(rows)
+    # ... so put the channels back in their order.
+    images[chosen] = _unreverse_channels(mirrored, channels).reshape(
+        len(chosen), height, width, channels)
     return images
+
+
+def _first_of_three(size: int) -> np.ndarray:
+    """``size`` uint8 values, 255 at every third one from the first and 0 elsewhere."""
+    mask = np.zeros(size, dtype=np.uint8)
+    mask[::3] = 255
+    return mask
+
+
+def _unreverse_channels(
+    reversed_rows: np.ndarray, channels: int, first: np.ndarray | None = None
+) -> np.ndarray:
+    """Pixels whose channels are in reverse order, put back in order (in place when C = 3).
+
+    With 3 channels only the first and the last trade places, and they are 2 values apart, so
+    the swap is four contiguous XOR passes over the bytes (``t = (a[j] ^ a[j+2])`` kept on
+    the first channel, then ``a[j] ^= t``, ``a[j+2] ^= t``): in the image batch source,
+    between training steps, 0.8x the time of the two strided channel copies it replaces.
+    ``first`` is ``_first_of_three`` of at least the values' count, to reuse one.
+    """
+    if channels == 1:
+        return reversed_rows
+    if channels == 3 and reversed_rows.flags.c_contiguous and reversed_rows.dtype.itemsize == 1:
+        values = reversed_rows.reshape(-1)
+        swap = np.bitwise_xor(values[:-2], values[2:])
+        if first is None or first.size < swap.size:
+            first = _first_of_three(swap.size)
+        np.bitwise_and(swap, first[: swap.size], out=swap)
+        np.bitwise_xor(values[:-2], swap, out=values[:-2])
+        np.bitwise_xor(values[2:], swap, out=values[2:])
+        return reversed_rows
+    pixels = reversed_rows.reshape(-1, channels)
+    ordered = np.empty_like(pixels)
+    for c in range(channels):
+        ordered[:, c] = pixels[:, channels - 1 - c]
+    return ordered.reshape(reversed_rows.shape)
 
 
 def _reversed_rows(rows: np.ndarray) -> np.ndarray:
@@ -202,6 +237,131 @@ class Translator:
                 out[images, rows, target] = out[images, rows, source]
 
 
+class ShiftedGather:
+    """Gathers images straight from a training set already flipped and shifted (zero padding).
+
+    ``gather(idx, flags, shifts)[i]`` equals ``translate(flip_horizontal(images[idx]), ...)``
+    for image ``i`` (flip first, then the shift ``(dy, dx)``, the border zero-filled), bit for
+    bit, with one copy of each image where the separate steps take four.
+
+    Parameters
+    ----------
+    images : C-contiguous integer ndarray (N, H, W, C), the training set (never copied).
+    k : the largest shift, ``0 <= k <=`` :func:`max_translation` of the image shape.
+
+    Notes
+    -----
+    How, and why so (measured in the image batch source between training steps, 200 CIFAR-10
+    images, k = 2, as ratios of that source's float32 conversion): the images lie one after
+    the other in the flat training set, so image ``idx`` shifted by ``(dy, dx)`` is the
+    H*W*C values starting ``dy`` rows and ``dx`` pixels before it, and one fancy-indexing copy
+    out of a sliding-window view of the set gathers the batch shifted (0.55x, the plain gather
+    0.45x). The flip commutes with the shift if ``dx`` changes sign, so flipped images are
+    gathered at ``-dx`` and mirrored afterwards. The values that came from the previous or next
+    image row (or image) are then zeroed with per-shift masks that touch only the border
+    (0.1x). The few images whose window would leave the set (the first and the last) are
+    rebuilt the plain way. The flip reverses rows as 8-byte words, swaps each word's bytes
+    and puts the 3 channels back in order with XOR passes (0.55x, against 0.7x for
+    :func:`flip_horizontal` on a batch). The separate gather, flip and
+    :class:`Translator` took 0.3x + 0.7x + 0.6x.
+    """
+
+    def __init__(self, images: np.ndarray, k: int) -> None:
+        if images.ndim != 4 or images.dtype.kind not in "iu" or not images.flags.c_contiguous:
+            raise ValueError("a ShiftedGather reads C-contiguous integer images (N, H, W, C)")
+        self.images = images
+        self.image_shape: tuple[int, int, int] = images.shape[1:]
+        self.k = check_int(k, "translate", low=0, high=max_translation(self.image_shape))
+        height, width, channels = self.image_shape
+        self._row = width * channels
+        self._size = height * self._row
+        flat = images.reshape(-1)  # a view: the images are contiguous
+        self._windows = sliding_window_view(flat, self._size)
+        self._last_start = len(flat) - self._size
+        self._translator = Translator(self.image_shape, self.k, "zero", images.dtype)
+        # The border a shift uncovers, as masks indexed by the shift + k: all bits set except
+        # on the |dy| top (dy > 0) or bottom rows, and the |dx| left or right pixels per row.
+        k, full = self.k, np.array(-1).astype(images.dtype)
+        self._top = np.full((2 * k + 1, k * self._row), full)
+        self._bottom = self._top.copy()
+        # Rows are masked at the left and right edges through the widest unsigned view a row
+        # divides into, so a mask covers one word per row (a long loop over the rows).
+        self._word = next(w for w in (8, 4, 2, 1) if (self._row * images.itemsize) % w == 0)
+        edge_bytes = k * channels * images.itemsize
+        self._edge_words = -(-edge_bytes // self._word)
+        words_per_row = self._row * images.itemsize // self._word
+        self._edge_words = min(self._edge_words, words_per_row)
+        left = np.full((2 * k + 1, height, self._edge_words * self._word), 255, np.uint8)
+        right = left.copy()
+        for d in range(1, k + 1):
+            self._top[k + d, : d * self._row] = 0
+            self._bottom[k - d, (k - d) * self._row :] = 0
+            left[k + d, :, : d * channels * images.itemsize] = 0
+            right[k - d, :, right.shape[2] - d * channels * images.itemsize :] = 0
+        view = np.dtype(f"u{self._word}")
+        self._left = left[:, :1].view(view).reshape(2 * k + 1, 1, self._edge_words)
+        self._right = right[:, :1].view(view).reshape(2 * k + 1, 1, self._edge_words)
+        self._first: np.ndarray | None = None  # the channel-swap mask, made on the first flip
+
+    def gather(self, idx: np.ndarray, flags: np.ndarray | None,
+               shifts: np.ndarray | None) -> np.ndarray:
+        """The images ``idx`` flipped where ``flags`` and shifted by ``shifts``: (B, H, W, C).
+
+        Parameters
+        ----------
+        idx : int ndarray (B,), indices in ``[0, N)`` (checked by the caller).
+        flags : bool ndarray (B,), or None for no flips.
+        shifts : int ndarray (B, 2) of ``(dy, dx)`` in ``[-k, k]``, or None for no shift.
+        """
+        n = len(idx)
+        height, width, channels = self.image_shape
+        dy = np.zeros(n, np.int64) if shifts is None else shifts[:, 0]
+        dx = np.zeros(n, np.int64) if shifts is None else shifts[:, 1]
+        gather_dx = dx if flags is None else np.where(flags, -dx, dx)
+        starts = idx * self._size - dy * self._row - gather_dx * channels
+        inside = np.clip(starts, 0, self._last_start)
+        out = self._windows[inside]  # one copy: image i's shifted values, (n, H*W*C)
+        if flags is not None:
+            self._flip(out, flags)
+        if self.k:
+            self._zero_border(out, dy + self.k, dx + self.k)
+        images = out.reshape(n, height, width, channels)
+        edge = np.flatnonzero(inside != starts)  # the first or last image, shifted outwards
+        if edge.size:
+            rebuilt = self.images[idx[edge]]
+            if flags is not None:
+                flip_horizontal(rebuilt, flags[edge])
+            shift = np.stack([dy[edge], dx[edge]], axis=1)
+            images[edge] = self._translator.apply(rebuilt, shift)
+        return images
+
+    def _flip(self, out: np.ndarray, flags: np.ndarray) -> None:
+        chosen = np.flatnonzero(flags)
+        if not chosen.size:
+            return
+        height, _, channels = self.image_shape
+        if self._row * out.itemsize % 8 or out.itemsize != 1 or channels != 3:
+            flip_horizontal(out.reshape(len(out), *self.image_shape), flags)
+            return
+        words = out.view(np.uint64).reshape(len(out), height, -1)
+        mirrored = words[chosen, :, ::-1]  # a copy, each row's words reversed ...
+        mirrored.byteswap(inplace=True)  # ... and each word's bytes: the row's bytes reversed
+        if self._first is None or self._first.size < mirrored.nbytes:
+            self._first = _first_of_three(len(out) * self._size)
+        _unreverse_channels(mirrored.view(np.uint8), channels, self._first)
+        words[chosen] = mirrored
+
+    def _zero_border(self, out: np.ndarray, row_code: np.ndarray, col_code: np.ndarray) -> None:
+        n, band = len(out), self._top.shape[1]
+        np.bitwise_and(out[:, :band], self._top[row_code], out=out[:, :band])
+        np.bitwise_and(out[:, -band:], self._bottom[row_code], out=out[:, -band:])
+        height = self.image_shape[0]
+        rows = out.view(self._left.dtype).reshape(n, height, -1)
+        left, right = rows[:, :, : self._edge_words], rows[:, :, -self._edge_words :]
+        np.bitwise_and(left, self._left[col_code], out=left)
+        np.bitwise_and(right, self._right[col_code], out=right)
+
+
 def translate(
     images: np.ndarray, shifts: np.ndarray, k: int, padding: str = "zero"
 ) -> np.ndarray:
@@ -259,18 +419,27 @@ class Augmentation:
         -------
         The augmented batch: ``images`` itself (flips only, or nothing enabled) or a new array.
         """
-        n = len(images)
-        if self.flip:
-            flip_horizontal(images, rng.integers(0, 2, size=n).astype(bool))
-        if not self.translate:
+        flags, shifts = self._draw(len(images), rng)
+        if flags is not None:
+            flip_horizontal(images, flags)
+        if shifts is None:
             return images
-        shifts = rng.integers(-self.translate, self.translate + 1, size=(n, 2))
         translator = self._translator
         if translator is None or translator.image_shape != images.shape[1:]:
             self.check_image_shape(images.shape[1:])
             translator = Translator(images.shape[1:], self.translate, self.padding, images.dtype)
             self._translator = translator
         return translator.apply(images, shifts)
+
+    def _draw(
+        self, n: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The flips (N,) and shifts (N, 2) of a batch, in the documented order (None: off)."""
+        flags = rng.integers(0, 2, size=n).astype(bool) if self.flip else None
+        shifts = None
+        if self.translate:
+            shifts = rng.integers(-self.translate, self.translate + 1, size=(n, 2))
+        return flags, shifts
 
     def config(self) -> dict[str, Any]:
         """``flip``, ``translate``, ``padding``: JSON-able."""

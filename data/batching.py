@@ -51,14 +51,26 @@ class MinibatchBuffer:
         IndexError
             If an index is outside ``[0, N)``.
         """
+        y_batch = self.gather_labels(idx)
+        if self._X_batch.shape[0] != len(idx):  # allocated on the first call (and if B changes)
+            self._X_batch = np.empty((len(idx), *self.X.shape[1:]), self.X.dtype)
+        np.take(self.X, idx, axis=0, out=self._X_batch, mode="clip")
+        return self._X_batch, y_batch
+
+    def gather_labels(self, idx: np.ndarray) -> np.ndarray:
+        """``y[idx]`` alone, in the reused buffer (for a caller that gathers the rows itself).
+
+        Raises
+        ------
+        IndexError
+            If an index is outside ``[0, N)``.
+        """
         n = len(idx)
         if n and (idx.min() < 0 or idx.max() >= len(self.X)):
             raise IndexError(
                 f"row indices must be in [0, {len(self.X)}), got {idx.min()}..{idx.max()}"
             )
-        if self._X_batch.shape[0] != n:  # allocated on the first call (and if B changes)
-            self._X_batch = np.empty((n, *self.X.shape[1:]), self.X.dtype)
+        if self._y_batch.shape[0] != n:
             self._y_batch = np.empty(n, self.y.dtype)
-        np.take(self.X, idx, axis=0, out=self._X_batch, mode="clip")
         np.take(self.y, idx, out=self._y_batch, mode="clip")
-        return self._X_batch, self._y_batch
+        return self._y_batch

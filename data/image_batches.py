@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from minigrad.data.augment import Augmentation
+from minigrad.data.augment import Augmentation, ShiftedGather
 from minigrad.data.batching import MinibatchBuffer
 from minigrad.data.image_rows import ImageRows
 from minigrad.data.normalize import Normalization, RowConverter, check_float_dtype, check_images
@@ -92,6 +92,12 @@ class ImageBatches:
             sampling, len(images), check_positive_int(batch_size, "batch_size"), rng
         )
         self._gather = MinibatchBuffer(images, self._labels)
+        # Flips and zero-padded shifts are gathered straight from the images, already
+        # augmented (see ShiftedGather); reflect padding takes the separate steps.
+        self._shifted: ShiftedGather | None = None
+        augment = self.augmentation
+        if augment.enabled and augment.padding == "zero" and images.flags.c_contiguous:
+            self._shifted = ShiftedGather(images, augment.translate)
         rows = self.sampler.batch_size
         if sampling == "shuffle":
             rows = min(rows, len(images))  # fewer images than B: a batch is all of them
@@ -129,7 +135,12 @@ class ImageBatches:
 
     def batch(self, iteration: int) -> tuple[np.ndarray, np.ndarray]:
         """``(X_batch (B, D) in dtype, y_batch (B,))`` for ``iteration``: augmented, normalised."""
-        images, labels = self._gather.gather(self.sampler.indices(iteration))
+        idx = self.sampler.indices(iteration)
+        if self._shifted is not None:
+            labels = self._gather.gather_labels(idx)
+            flags, shifts = self.augmentation._draw(len(idx), self.rng)
+            return self._converter.convert(self._shifted.gather(idx, flags, shifts)), labels
+        images, labels = self._gather.gather(idx)
         # The gathered images are the buffer's own copy, so flipping them in place is safe.
         augmented = self.augmentation.apply(images, self.rng)
         return self._converter.convert(augmented), labels

@@ -10,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 from minigrad.data.augment import (
     Augmentation,
+    ShiftedGather,
     Translator,
     flip_horizontal,
     max_translation,
@@ -88,6 +89,48 @@ def test_augmentation_applies_its_documented_draws(
     for image, flag, (dy, dx), out in zip(images, flags, shifts, got, strict=True):
         expected = np.flip(image, axis=1) if flag else image
         np.testing.assert_array_equal(out, _translated(expected, dy, dx, k, padding))
+
+
+@given(data=st.data(), flip=st.booleans(), shift=st.booleans(),
+       dtype=st.sampled_from([np.uint8, np.uint8, np.int16]))
+def test_a_shifted_gather_equals_flip_then_np_pad_and_slicing_image_by_image(
+    data: st.DataObject, flip: bool, shift: bool, dtype: type
+) -> None:
+    # Shapes where a row is a whole number of 8-byte words (the fast flip) and where it is
+    # not, 3 channels (the XOR channel swap) and others; the first and last image included.
+    shape = data.draw(st.sampled_from([(1, 8, 8, 3), (5, 8, 8, 3), (7, 32, 32, 3), (4, 6, 6, 3),
+                                       (6, 5, 7, 1), (3, 9, 4, 4), (5, 16, 8, 3)]))
+    n = shape[0]
+    images = np.random.default_rng(data.draw(st.integers(0, 99))).integers(
+        0, 256, shape).astype(dtype)
+    k = data.draw(st.integers(0, max_translation(shape[1:]))) if shift else 0
+    b = data.draw(st.integers(1, 12))
+    idx = data.draw(hnp.arrays(np.int64, b, elements=st.integers(0, n - 1)))
+    flags = data.draw(hnp.arrays(np.bool_, b)) if flip else None
+    shifts = (data.draw(hnp.arrays(np.int64, (b, 2), elements=st.integers(-k, k)))
+              if shift else None)
+    before = images.copy()
+    got = ShiftedGather(images, k).gather(idx, flags, shifts)
+    np.testing.assert_array_equal(images, before)  # the training set is not touched
+    assert got.shape == (b, *shape[1:]) and got.dtype == images.dtype
+    for i, image_index in enumerate(idx):
+        expected = images[image_index]
+        if flags is not None and flags[i]:
+            expected = np.flip(expected, axis=1)
+        if shifts is not None:
+            expected = _translated(expected, shifts[i, 0], shifts[i, 1], k, "zero")
+        np.testing.assert_array_equal(got[i], expected)
+
+
+def test_a_shifted_gather_rebuilds_the_first_and_last_images_shifted_outwards() -> None:
+    images = np.random.default_rng(1).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    idx = np.array([0, 0, 2, 2, 1])
+    shifts = np.array([[3, 3], [1, -2], [-3, -3], [0, -1], [3, 3]])
+    flags = np.array([False, True, False, True, True])
+    got = ShiftedGather(images, 3).gather(idx, flags, shifts)
+    for i, image_index in enumerate(idx):
+        expected = np.flip(images[image_index], axis=1) if flags[i] else images[image_index]
+        np.testing.assert_array_equal(got[i], _translated(expected, *shifts[i], 3, "zero"))
 
 
 def test_augmentation_off_returns_the_batch_untouched() -> None:

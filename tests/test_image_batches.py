@@ -118,21 +118,42 @@ def test_the_workbook_sampling_draws_with_replacement_from_the_sources_generator
     assert source.iterations_for_epochs(2) == 9
 
 
-def test_a_batch_is_the_augmentation_then_the_normalisation_of_its_images() -> None:
+@pytest.mark.parametrize(("padding", "flip", "translate"),
+                         [("reflect", True, 2), ("zero", True, 2), ("zero", False, 2),
+                          ("zero", True, 0)])
+def test_a_batch_is_the_augmentation_then_the_normalisation_of_its_images(
+    padding: str, flip: bool, translate: int
+) -> None:
+    # Zero padding gathers the images already flipped and shifted (ShiftedGather): the
+    # batches must still be the per-image steps', from the same draws.
     images = _images(20, 4)
     norm = Normalization.per_channel(images)
     source = _source(images, np.arange(20), seed=9, batch_size=5, normalization=norm,
-                     flip=True, translate=2, padding="reflect")
+                     flip=flip, translate=translate, padding=padding)
     # Replay the draws: the permutation, then per batch the flips and shifts.
     replay = np.random.default_rng(9)
     order = np.arange(20)
     replay.shuffle(order)
-    augmentation = Augmentation(flip=True, translate=2, padding="reflect")
+    augmentation = Augmentation(flip=flip, translate=translate, padding=padding)
     for it in range(4):
         X, y = source.batch(it)
         np.testing.assert_array_equal(y, order[it * 5 : (it + 1) * 5])
         augmented = augmentation.apply(images[y].copy(), replay)
         np.testing.assert_array_equal(X, norm.transform(augmented, np.float32))
+    assert source.rng.bit_generator.state == replay.bit_generator.state  # nothing else drawn
+
+
+def test_zero_padded_batches_of_cifar_shaped_images_include_the_first_and_last_image() -> None:
+    images = _images(6, 7, shape=(32, 32, 3))  # rows of 96 bytes: the word-wise flip
+    source = _source(images, np.arange(6), seed=2, batch_size=6, sampling="replacement",
+                     flip=True, translate=2, dtype=np.float64)
+    replay = np.random.default_rng(2)
+    augmentation = Augmentation(flip=True, translate=2)
+    for it in range(20):  # 120 draws from 6 images: the first and the last shifted outwards
+        X, y = source.batch(it)
+        np.testing.assert_array_equal(y, replay.integers(0, 6, size=6))
+        expected = augmentation.apply(images[y].copy(), replay).reshape(6, -1)
+        assert X.tobytes() == expected.astype(np.float64).tobytes()
 
 
 @given(before=st.integers(0, 12), after=st.integers(1, 12), seed=st.integers(0, 2**32 - 1),
