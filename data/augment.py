@@ -14,7 +14,8 @@ How, and why so (a pixel is 3 bytes, and NumPy copies with a 3-byte inner loop, 
 batch of 200 CIFAR images, as long as the training step):
 
 * A flip reverses each image row as bytes (one long loop per row), which also reverses the
-  channels of each pixel, and then puts the channels back with C long strided copies.
+  channels of each pixel, and then puts the channels back (four XOR passes for 3 channels,
+  C long strided copies otherwise).
 * A translation by ``(dy, dx)`` of an image stored row after row is a shift of its bytes by
   ``dy * W*C + dx * C``: each image is one contiguous window of a padded buffer (a single
   fancy-indexing copy for the batch). The ``|dx|`` pixels per row that this wraps around
@@ -24,11 +25,14 @@ batch of 200 CIFAR images, as long as the training step):
 Measured on the 2-core Xeon (shared, so as ratios) in the image batch source, 200 CIFAR-10
 images, k = 2: the flip costs about 0.65x and the zero-padded translation 0.55x of the
 float32 conversion with per-channel normalisation; reflect padding roughly doubles the
-translation (its mirror pixels are copied a few at a time). The naive
+translation (its mirror pixels are copied a few at a time). With zero padding the batch
+source does not take these steps one after the other: :class:`ShiftedGather` gathers the
+images already flipped and shifted, for about 0.6x of what flip and shift add to the plain
+gather. The naive
 ``images[chosen] = images[chosen, :, ::-1]`` was 3x slower than this flip, and windows of a
 (N, H + 2k, W + 2k, C) padded batch 2x slower than the flat windows. A flipped copy of the
-training set (+150 MB) would only halve the flip: gathering from it is as random as the
-batch.
+training set would let :class:`ShiftedGather` gather flipped images as cheaply as the others
+(the flip would cost nothing), but it is +150 MB for CIFAR-10: not made.
 """
 
 from __future__ import annotations
@@ -94,8 +98,8 @@ def _unreverse_channels(
 
     With 3 channels only the first and the last trade places, and they are 2 values apart, so
     the swap is four contiguous XOR passes over the bytes (``t = (a[j] ^ a[j+2])`` kept on
-    the first channel, then ``a[j] ^= t``, ``a[j+2] ^= t``): in the image batch source,
-    between training steps, 0.8x the time of the two strided channel copies it replaces.
+    the first channel, then ``a[j] ^= t``, ``a[j+2] ^= t``): measured between training
+    steps on 100 CIFAR-10 images, 0.85x the time of the two strided channel copies.
     ``first`` is ``_first_of_three`` of at least the values' count, to reuse one.
     """
     if channels == 1:
@@ -251,19 +255,19 @@ class ShiftedGather:
 
     Notes
     -----
-    How, and why so (measured in the image batch source between training steps, 200 CIFAR-10
-    images, k = 2, as ratios of that source's float32 conversion): the images lie one after
-    the other in the flat training set, so image ``idx`` shifted by ``(dy, dx)`` is the
-    H*W*C values starting ``dy`` rows and ``dx`` pixels before it, and one fancy-indexing copy
-    out of a sliding-window view of the set gathers the batch shifted (0.55x, the plain gather
-    0.45x). The flip commutes with the shift if ``dx`` changes sign, so flipped images are
-    gathered at ``-dx`` and mirrored afterwards. The values that came from the previous or next
-    image row (or image) are then zeroed with per-shift masks that touch only the border
-    (0.1x). The few images whose window would leave the set (the first and the last) are
-    rebuilt the plain way. The flip reverses rows as 8-byte words, swaps each word's bytes
-    and puts the 3 channels back in order with XOR passes (0.55x, against 0.7x for
-    :func:`flip_horizontal` on a batch). The separate gather, flip and
-    :class:`Translator` took 0.3x + 0.7x + 0.6x.
+    How, and why so (measured between training steps, which evict the caches, 200 CIFAR-10
+    images, k = 2, float32, as ratios of the image batch source's conversion with per-channel
+    normalisation): the images lie one after the other in the flat training set, so image
+    ``idx`` shifted by ``(dy, dx)`` is the H*W*C values starting ``dy`` rows and ``dx``
+    pixels before it, and one fancy-indexing copy out of a sliding-window view of the set
+    gathers the batch shifted (0.58x; the plain gather 0.43x). The flip commutes with the
+    shift if ``dx`` changes sign, so flipped images are gathered at ``-dx`` and mirrored
+    afterwards: rows reversed as 8-byte words, each word's bytes swapped, the channels put
+    back in order by XOR passes (0.51x). The values that came from the neighbouring image row
+    (or image) are then zeroed with per-shift masks that touch only the border (0.27x). The
+    few images whose window would leave the set (the first and the last, shifted outwards)
+    are rebuilt the plain way. Gather, :func:`flip_horizontal` and :class:`Translator` one
+    after the other took 0.43x + 0.83x + 0.76x.
     """
 
     def __init__(self, images: np.ndarray, k: int) -> None:

@@ -1,8 +1,9 @@
 """Training minibatches built from uint8 images: gather, augment, normalise, in reused buffers.
 
 Per iteration: the sampler picks ``B`` image indices; those images are gathered as uint8
-(3 KB each for CIFAR-10); augmentation flips and shifts them (drawing per image); one
-conversion writes ``(x - mean) / std`` into a float buffer in the model's dtype. The training
+(3 KB each for CIFAR-10); augmentation flips and shifts them (drawing per image; with zero
+padding the gather itself shifts them, see :class:`~minigrad.data.augment.ShiftedGather`);
+one conversion writes ``(x - mean) / std`` into a float buffer in the model's dtype. The training
 set stays uint8 (150 MB for CIFAR-10's 49,000 images, not 600 MB as float32 rows), and no
 float copy of it is ever made.
 
