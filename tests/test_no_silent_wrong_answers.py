@@ -157,3 +157,29 @@ def test_an_update_that_overflows_float32_leaves_every_parameter_as_it_was(
         trainer.step(X.astype(np.float32), np.array([0, 1, 2, 1]))
     for key, value in model.state_dict().items():
         assert value.tobytes() == before[key].tobytes(), key
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adagrad"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_non_finite_gradient_with_a_finite_loss_changes_no_parameter(
+    name: str, bad: float
+) -> None:
+    # The trainer leaves the gradients' check to the optimiser's check of every step: a
+    # NaN or inf gradient must still stop the step before any parameter moves, named.
+    model = two_layer_net(5, 4, 3, std=0.5, dtype=np.float64)
+    trainer = Trainer(model, make_optimizer(name, learning_rate=1e-3),
+                      rng=np.random.default_rng(0))
+    upstream = trainer.loss.backward
+
+    def poisoned() -> np.ndarray:
+        dscores = upstream().copy()
+        dscores[0, 0] = bad
+        return dscores
+
+    trainer.loss.backward = poisoned  # type: ignore[method-assign]
+    before = model.state_dict()
+    with pytest.raises(DivergenceError, match="a gradient holds NaN or inf"):
+        trainer.step(X, np.array([0, 1, 2, 1]))
+    for key, value in model.state_dict().items():
+        assert value.tobytes() == before[key].tobytes(), key

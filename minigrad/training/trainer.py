@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -269,7 +269,7 @@ class Trainer:
         started from, L2 included, whichever optimiser ran. Raises :class:`DivergenceError`
         before updating if the loss or a gradient is not finite, or if the optimiser's step
         would overflow (a float32 model with a huge rate), so the parameters keep their last
-        finite values.
+        finite values (an optimiser's state slots, e.g. Adam's moments, have then moved on).
         """
         model = self.model
         scores = model.forward(X_batch)
@@ -277,24 +277,24 @@ class Trainer:
         model.backward(self.loss.backward(), need_input_grad=False)
         params, grads = model.params, model.grads
         loss = data_loss + add_l2_gradients(params, grads, model.weight_names, self.reg)
-        self._check_finite(loss, grads.values())
+        if not math.isfinite(loss):
+            self._diverged(f"the loss is {loss}")
+        # A NaN or inf gradient makes its step non-finite under every update rule, and the
+        # optimiser checks every step before changing any parameter: one pass over the
+        # gradients fewer than checking them here too.
         try:
             self.optimizer.step(params, grads)
-        except FloatingPointError as err:  # the optimiser found a step that overflows
-            raise DivergenceError(
-                f"training diverged at iteration {self.iteration}: {err} (try a smaller "
-                "learning rate)"
-            ) from None
+        except FloatingPointError as err:
+            if not _all_finite(grads.values()):  # only now, to name the cause
+                self._diverged("a gradient holds NaN or inf")
+            self._diverged(str(err))
         return loss
 
-    def _check_finite(self, loss: float, grads: Iterable[np.ndarray]) -> None:
-        if math.isfinite(loss) and _all_finite(grads):
-            return
-        what = f"the loss is {loss}" if not math.isfinite(loss) else "a gradient holds NaN or inf"
+    def _diverged(self, what: str) -> NoReturn:
         raise DivergenceError(
             f"training diverged at iteration {self.iteration}: {what}; the parameters keep "
             "their last finite values (try a smaller learning rate)"
-        )
+        ) from None
 
     def fit(
         self,
