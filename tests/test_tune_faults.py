@@ -111,14 +111,29 @@ def _finished(out: Path) -> list:
             or t.user_attrs.get("status") in ("diverged", "failed")]
 
 
-def _stop(process: subprocess.Popen, out: Path, signum: int, *, group: bool,
-          after: int) -> tuple[str, list]:
-    """Once more than ``after`` trials have finished, send ``signum`` (to the process group:
-    what a terminal does for Ctrl-C and a hangup); wait for the search to end. Returns its
-    stderr and the finished trials just before the signal."""
+def _mid_trial(out: Path) -> bool:
+    """Whether a trial is running and has reported an epoch (the search is mid-trial)."""
     try:
-        _wait_until(lambda: len(_finished(out)) > after or process.poll() is not None, 120,
-                    f"more than {after} finished trials")
+        trials = _study(out)
+    except (FileNotFoundError, KeyError):
+        return False
+    return any(t.state.name == "RUNNING" and t.intermediate_values for t in trials)
+
+
+def _stop(process: subprocess.Popen, out: Path, signum: int, *, group: bool,
+          after: int | None) -> tuple[str, list]:
+    """Once more than ``after`` trials have finished (None: once a trial is mid-run, which
+    uses up no trial of the 8), send ``signum`` (to the process group: what a terminal does
+    for Ctrl-C and a hangup); wait for the search to end. Returns its stderr and the
+    finished trials just before the signal."""
+    def ready() -> bool:
+        if after is None:
+            return _mid_trial(out)
+        return len(_finished(out)) > after
+
+    try:
+        _wait_until(lambda: ready() or process.poll() is not None, 120,
+                    "a trial mid-run" if after is None else f"more than {after} finished trials")
         assert process.poll() is None, process.communicate()
         assert _processes_of(process.pid), "the search runs its trials in worker processes"
         before = _finished(out)
@@ -187,13 +202,13 @@ def test_a_search_stopped_every_way_finishes_with_each_trial_once(
 
     # The terminal went away: SIGHUP to the group.
     process = _start(_resume(fake_cifar, out))
-    err, before = _stop(process, out, signal.SIGHUP, group=True, after=len(kept))
+    err, before = _stop(process, out, signal.SIGHUP, group=True, after=None)
     _check_stopped(out, process, err, 129, before)
     kept.update({t.number: t.datetime_complete for t in _finished(out)})
 
     # SIGKILL (an ssh drop): no clean-up at all; the workers end by themselves.
     process = _start(_resume(fake_cifar, out))
-    _, _ = _stop(process, out, signal.SIGKILL, group=False, after=len(kept))
+    _, _ = _stop(process, out, signal.SIGKILL, group=False, after=None)
     assert process.returncode == -signal.SIGKILL
     assert _shm_entries() <= shm_before  # no copy of the data outlives the search
     kept.update({t.number: t.datetime_complete for t in _finished(out)})
