@@ -36,12 +36,6 @@ SMALL = ["--num-training", "400", "--num-validation", "50", "--num-test", "50",
          "--num-iters", "60", "--batch-size", "50", "--learning-rate", "1e-3", "--quiet"]
 
 
-@pytest.fixture(scope="module")
-def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Seven fake batch files of 100 images each (500 train, 100 test)."""
-    return write_fake_cifar(tmp_path_factory.mktemp("cifar"), num_cases_per_batch=100).root
-
-
 def train(fake_data: Path, out: Path, *extra: str) -> int:
     return cli.main(["train", "--data-dir", str(fake_data), "--out", str(out), *SMALL, *extra])
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_cifar import write_fake_cifar
 from PIL import Image
 
 from minigrad.cli import command as cli
@@ -33,12 +32,6 @@ SMALL = ["--num-training", "400", "--num-validation", "50", "--num-test", "50",
 DEEP_GELU = ["--hidden-dims", "24", "16", "--normalization", "batchnorm", "--dropout", "0.2",
              "--activation", "gelu", "--weight-init", "he", "--optimizer", "adam",
              "--sampling", "shuffle", "--reg", "1e-3"]
-
-
-@pytest.fixture(scope="module")
-def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Seven fake batch files of 100 images each (500 train, 100 test)."""
-    return write_fake_cifar(tmp_path_factory.mktemp("cifar"), num_cases_per_batch=100).root
 
 
 def train(fake_data: Path, out: Path, *extra: str) -> int:

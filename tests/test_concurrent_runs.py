@@ -15,9 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-from fake_cifar import write_fake_cifar
-
 STAMP = "20240102-030405"
 CHILD = """
 import sys, time
@@ -30,11 +27,6 @@ sys.exit(main(sys.argv[2:]))
 """
 SMALL = ["--num-training", "400", "--num-validation", "50", "--num-test", "50",
          "--num-iters", "30", "--batch-size", "50", "--hidden-size", "8", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_fake_cifar(tmp_path_factory.mktemp("cifar"), num_cases_per_batch=100).root
 
 
 def test_two_trains_started_together_finish_in_two_folders(

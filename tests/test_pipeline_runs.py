@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_cifar import write_fake_cifar
 
 from minigrad.cli import command as cli
 from minigrad.data.image_rows import ImageRows
@@ -29,12 +28,6 @@ from minigrad.training.trainer import evaluate_accuracy
 
 SIZES = ["--num-training", "400", "--num-validation", "50", "--num-test", "50"]
 SMALL = [*SIZES, "--num-iters", "40", "--batch-size", "50", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def fake_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Seven fake batch files of 100 images each (500 train, 100 test)."""
-    return write_fake_cifar(tmp_path_factory.mktemp("cifar"), num_cases_per_batch=100).root
 
 
 def train(fake_data: Path, out: Path, *extra: str) -> int:

@@ -125,14 +125,18 @@ def make_image_batches(
 
 
 def evaluation_sets(
-    config: TrainConfig, data: RunData, normalization: Normalization | None = None
+    data: RunData, config: TrainConfig | None = None,
+    normalization: Normalization | None = None,
 ) -> dict[str, tuple[EvaluationData, np.ndarray]]:
     """``{"train": (X, y), "val": ..., "test": ...}`` to measure accuracy on.
 
     ``X`` is the split's rows, or for images an :class:`ImageRows` that converts a chunk
-    at a time with ``normalization`` (default: :func:`input_normalization`).
+    at a time in ``config.dtype`` with ``normalization`` (default:
+    :func:`input_normalization`); images need the ``config``.
     """
     if isinstance(data, Cifar10Images):
+        if config is None:
+            raise TypeError("evaluating on images needs the run's config (its dtype)")
         stats = input_normalization(config, data) if normalization is None else normalization
         return {
             name: (ImageRows(images, stats, config.dtype), labels)

@@ -358,13 +358,7 @@ def evaluate_model(
     ``config.dtype`` with ``normalization`` (see
     :func:`minigrad.experiment.input_pipeline.evaluation_sets`).
     """
-    if isinstance(split, Cifar10Images):
-        if config is None:
-            raise TypeError("evaluating on images needs the run's config (its dtype)")
-        sets = evaluation_sets(config, split, normalization)
-    else:
-        sets = {"train": (split.X_train, split.y_train), "val": (split.X_val, split.y_val),
-                "test": (split.X_test, split.y_test)}
+    sets = evaluation_sets(split, config, normalization)  # type: ignore[arg-type]  # any DataSplit
     measured = {name: evaluate_accuracy(model, X, y) for name, (X, y) in sets.items()}
     return Accuracies(**measured)  # evaluate_accuracy runs the model in eval mode
 
