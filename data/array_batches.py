@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.data.batching import MinibatchBuffer
+from minigrad.data.sampled_batches import SampledBatches
 from minigrad.data.sampling import Sampler
 
 __all__ = ["ArrayBatches"]
@@ -21,7 +22,7 @@ SOURCE_KIND = "arrays"
 """The ``"source"`` a state of this kind has (states without a ``"source"`` entry are too)."""
 
 
-class ArrayBatches:
+class ArrayBatches(SampledBatches):
     """A :class:`~minigrad.data.batch_source.BatchSource` over rows ``X`` (N, D) and labels ``y``.
 
     Parameters
@@ -38,24 +39,8 @@ class ArrayBatches:
                 f"ArrayBatches needs X (N, D), y (N,) and a sampler for N rows; got X "
                 f"{X.shape}, y {y.shape}, a sampler for {sampler.num_train} rows"
             )
-        self.sampler = sampler
+        super().__init__(sampler)
         self._rows = MinibatchBuffer(X, y)
-
-    @property
-    def num_train(self) -> int:
-        return self.sampler.num_train
-
-    @property
-    def batch_size(self) -> int:
-        return self.sampler.batch_size
-
-    @property
-    def sampling(self) -> str:
-        return self.sampler.name
-
-    @property
-    def iterations_per_epoch(self) -> float:
-        return self.sampler.iterations_per_epoch
 
     @property
     def num_features(self) -> int:
@@ -73,12 +58,6 @@ class ArrayBatches:
         """``(X[idx], y[idx])`` for the sampler's ``idx``, in buffers the next call reuses."""
         return self._rows.gather(self.sampler.indices(iteration))
 
-    def is_epoch_end(self, iteration: int) -> bool:
-        return self.sampler.is_epoch_end(iteration)
-
-    def iterations_for_epochs(self, num_epochs: int) -> int:
-        return self.sampler.iterations_for_epochs(num_epochs)
-
     def state_dict(self) -> dict[str, Any]:
         """The sampler's state (its generator and, for shuffled epochs, the permutation)."""
         return self.sampler.state_dict()
@@ -86,10 +65,6 @@ class ArrayBatches:
     def check_state_dict(self, state: Mapping[str, Any]) -> None:
         check_array_state(state)
         self.sampler.check_state_dict(state)
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.check_state_dict(state)
-        self.sampler.load_state_dict(state)
 
 
 def is_array_state(state: Any) -> bool:

@@ -30,6 +30,7 @@ from minigrad.data.augment import Augmentation, ShiftedGather
 from minigrad.data.batching import MinibatchBuffer
 from minigrad.data.image_rows import ImageRows
 from minigrad.data.normalize import Normalization, RowConverter, check_float_dtype, check_images
+from minigrad.data.sampled_batches import SampledBatches
 from minigrad.data.sampling import SAMPLING_KINDS, make_sampler
 from minigrad.validation import check_choice, check_labels, check_positive_int
 
@@ -39,7 +40,7 @@ SOURCE_KIND = "images"
 """The ``"source"`` entry of an :class:`ImageBatches` state."""
 
 
-class ImageBatches:
+class ImageBatches(SampledBatches):
     """A :class:`~minigrad.data.batch_source.BatchSource` over uint8 images (N, H, W, C).
 
     Parameters
@@ -89,9 +90,9 @@ class ImageBatches:
         self.augmentation = Augmentation(flip, translate, padding)
         self.augmentation.check_image_shape(images.shape[1:])
         self.normalization = normalization
-        self.sampler = make_sampler(
+        super().__init__(make_sampler(
             sampling, len(images), check_positive_int(batch_size, "batch_size"), rng
-        )
+        ))
         self._gather = MinibatchBuffer(images, self._labels)
         # Flips and zero-padded shifts are gathered straight from the images, already
         # augmented (see ShiftedGather); reflect padding takes the separate steps.
@@ -105,22 +106,6 @@ class ImageBatches:
         self._converter = RowConverter(normalization, self._dtype, rows, images.shape[1:])
 
     # --------------------------------------------------------------- the contract
-
-    @property
-    def num_train(self) -> int:
-        return len(self.images)
-
-    @property
-    def batch_size(self) -> int:
-        return self.sampler.batch_size
-
-    @property
-    def sampling(self) -> str:
-        return self.sampler.name
-
-    @property
-    def iterations_per_epoch(self) -> float:
-        return self.sampler.iterations_per_epoch
 
     @property
     def num_features(self) -> int:
@@ -145,12 +130,6 @@ class ImageBatches:
         # The gathered images are the buffer's own copy, so flipping them in place is safe.
         augmented = self.augmentation.apply(images, self.rng)
         return self._converter.convert(augmented), labels
-
-    def is_epoch_end(self, iteration: int) -> bool:
-        return self.sampler.is_epoch_end(iteration)
-
-    def iterations_for_epochs(self, num_epochs: int) -> int:
-        return self.sampler.iterations_for_epochs(num_epochs)
 
     def state_dict(self) -> dict[str, Any]:
         """The sampler's state (the generator, the permutation) plus the settings it checks.
@@ -214,11 +193,6 @@ class ImageBatches:
                 f"the state was saved with other normalisation statistics ({theirs.kind}) "
                 f"than this source's ({ours.kind}); compute them on the same training split"
             )
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s output (checked first; a failed check changes nothing)."""
-        self.check_state_dict(state)
-        self.sampler.load_state_dict(state)
 
     # --------------------------------------------------------------- evaluation
 

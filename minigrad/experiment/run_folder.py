@@ -100,7 +100,6 @@ __all__ = [
     "read_config",
     "read_history",
     "read_metrics",
-    "read_weights",
     "report_markdown",
     "run_finished",
     "run_metrics",
@@ -620,23 +619,6 @@ def _pop_input_std(
     if count_non_finite(std) or not np.all(std > 0):
         raise RunFolderError(f"{path}: {INPUT_STD_KEY!r} must be finite and > 0 everywhere")
     return std.astype(np.float64)
-
-
-def read_weights(run_dir: PathLike) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The parameters by name and the mean image from weights.npz (no pickle).
-
-    Every member's header is checked before any data is read (plain numeric arrays,
-    sizes that match); :func:`load_run` also checks the names and shapes against the net.
-    """
-    path = _existing_file(run_dir, WEIGHTS_FILE)
-    try:
-        with open_npz(path, max_members=MAX_WEIGHT_MEMBERS) as npz:
-            _check_mean_image_spec(path, npz.specs.get(MEAN_IMAGE_KEY))
-            arrays = npz.read_all()
-    except UnreadableFileError as err:
-        raise RunFolderError(str(err)) from None
-    arrays.pop(INPUT_STD_KEY, None)
-    return arrays, _pop_mean_image(path, arrays)
 
 
 def _load_weights(
