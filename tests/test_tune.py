@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 optuna = pytest.importorskip("optuna", reason="minigrad tune needs the tune extra (Optuna)")
 
-from minigrad.cli.command import main  # noqa: E402
+from minigrad.cli.command import build_parser, main  # noqa: E402
+from minigrad.cli.tune import settings_from_args  # noqa: E402
 from minigrad.tune.results import (  # noqa: E402
     COLUMNS,
     TrialResult,
@@ -117,6 +118,7 @@ def test_bad_search_space_is_named(kwargs: dict, message: str) -> None:
         ({"sampler": "grid"}, "unknown sampler 'grid'; choose one of random, tpe"),
         ({"pruner": "asha"}, "unknown pruner 'asha'; choose one of hyperband, median, none"),
         ({"prune_startup": -1}, "prune_startup must be >= 0"),
+        ({"prune_warmup": -2}, "prune_warmup must be >= 0"),
     ],
 )
 def test_bad_search_settings_are_named(kwargs: dict, message: str) -> None:
@@ -325,17 +327,44 @@ def test_the_median_pruner_prunes_clearly_worse_trials(tmp_path: Path) -> None:
                                                             for r in finished)
     for r in pruned:
         assert r.iterations < 120 and r.val_acc is not None
-    # Every pruned trial was below the median of the trials before it at the epoch it stopped.
+    # Every pruned trial's best so far was below the median, at the epoch it stopped, of the
+    # trials that had finished before it (the search runs one trial at a time here).
     trials = {t.user_attrs["trial_id"]: t for t in study_trials(tmp_path)}
     for r in pruned:
         stopped = trials[r.trial.trial_id]
         assert stopped.state == optuna.trial.TrialState.PRUNED
         step = max(stopped.intermediate_values)
         earlier = [t.intermediate_values[step] for t in trials.values()
-                   if t.number < stopped.number and step in t.intermediate_values]
-        assert stopped.intermediate_values[step] < np.median(earlier)
+                   if t.number < stopped.number and t.state == optuna.trial.TrialState.COMPLETE]
+        assert max(stopped.intermediate_values.values()) < np.median(earlier)
     rows = {row["trial_id"]: row["status"] for row in csv_rows(tmp_path)}
     assert {rows[str(r.trial.trial_id)] for r in pruned} == {"pruned"}
+
+
+def test_no_trial_is_pruned_during_the_warmup(tmp_path: Path) -> None:
+    """A pruner looks at a trial only after prune_warmup epochs, then every warmup / 2."""
+    space = SearchSpace(optimizers=("adam",), lr_adaptive=(1e-7, 3e-2), num_iters=(120, 120),
+                        batch_sizes=(20,), std=0.1, reg=(1e-3, 1e-3), lr_decay=(1.0, 1.0))
+    settings = SearchSettings(space, num_trials=10, seed=3, pruner="median", prune_startup=3,
+                              prune_warmup=12)  # 20 epochs a trial: checks at 12, 15, 18
+    run_search(_split(), settings, tmp_path, progress=False)
+    stopped = [t for t in study_trials(tmp_path) if t.state == optuna.trial.TrialState.PRUNED]
+    assert stopped, "the hopeless learning rates should still be pruned"
+    assert {max(t.intermediate_values) for t in stopped} <= {12, 15, 18}
+
+
+def test_the_pruner_warmup_defaults_to_a_quarter_of_the_shortest_trial() -> None:
+    def warmup(space: SearchSpace, **settings: int) -> int:
+        return SearchSettings(space, **settings).warmup_epochs(49000)
+
+    assert warmup(SearchSpace(num_epochs=(100, 200))) == 25
+    assert warmup(SearchSpace(num_epochs=(100, 200)), prune_warmup=3) == 3
+    # 4900 iterations of 200 images are 20 epochs; of 400, 40: the shorter counts.
+    assert warmup(SearchSpace(num_iters=(4900, 9800), batch_sizes=(400, 200))) == 5
+    assert warmup(SearchSpace(num_iters=(100, 200), batch_sizes=(100,))) == 0
+    assert SearchSettings.from_dict(SearchSettings(prune_warmup=7).to_dict()).prune_warmup == 7
+    parsed = build_parser().parse_args(["tune", "--pruner", "median", "--prune-warmup", "9"])
+    assert settings_from_args(parsed, SearchSettings()).prune_warmup == 9
 
 
 def test_tpe_searches_and_resumes(tmp_path: Path) -> None:
@@ -498,6 +527,7 @@ def test_cli_tune_writes_results_plots_and_the_best_run_folder(
         (["--workers", "0"], "--workers must be a positive integer"),
         (["--trials", "0"], "num_trials must be a positive integer"),
         (["--sampler", "grid"], "invalid choice: 'grid'"),
+        (["--prune-warmup", "-1"], "prune_warmup must be >= 0"),
         (["--hidden-dims", "50,x"], "--hidden-dims: hidden dims must be widths separated"),
         (["--hidden-dims", "0"], "a hidden width must be a positive integer, got 0"),
         (["--hidden-size", "5", "--hidden-dims", "6"], "--hidden-size or --hidden-dims"),

@@ -80,6 +80,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     search.add_argument("--prune-startup", type=int, metavar="N",
                         help=f"trials that finish before the median pruner prunes "
                         f"(default {base.prune_startup})")
+    search.add_argument("--prune-warmup", type=int, metavar="EPOCHS",
+                        help="epochs every trial trains before it may be pruned; the median "
+                        "pruner then checks every EPOCHS/2 (default: a quarter of the "
+                        "shortest trial)")
     search.add_argument(
         "--optimizers", nargs="+", choices=sorted(LR_FAMILIES), metavar="NAME",
         help=f"optimisers to choose from (default: all of {', '.join(defaults.optimizers)})",
@@ -188,7 +192,8 @@ def settings_from_args(args: argparse.Namespace, base: SearchSettings) -> Search
     settings["space"] = space
     for option, key in (("trials", "num_trials"), ("seed", "seed"), ("patience", "patience"),
                         ("target_acc", "target_acc"), ("sampler", "sampler"),
-                        ("pruner", "pruner"), ("prune_startup", "prune_startup")):
+                        ("pruner", "pruner"), ("prune_startup", "prune_startup"),
+                        ("prune_warmup", "prune_warmup")):
         if getattr(args, option) is not None:
             settings[key] = getattr(args, option)
     return SearchSettings.from_dict(settings)

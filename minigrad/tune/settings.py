@@ -39,6 +39,12 @@ class SearchSettings:
     sampler : one of :data:`SAMPLERS`.
     pruner : one of :data:`PRUNERS`.
     prune_startup : trials that finish unpruned before the median pruner starts pruning.
+    prune_warmup : epochs every trial trains before a pruner may stop it; the median pruner
+        then looks again every ``max(1, prune_warmup // 2)`` epochs. None: a quarter of the
+        shortest trial the space allows (:meth:`warmup_epochs`). Early epochs say little
+        about a trial's end (a cosine run's rate is still high, and 1000 validation images
+        measure to about +-0.016), and a trial checked at every one of 200 epochs is
+        almost sure to fall below the median once by chance.
     patience : early-stop a trial after this many epochs without a better validation
         accuracy (None: train every trial to the end).
     target_acc : record the iterations and seconds each trial needs to reach this
@@ -51,6 +57,7 @@ class SearchSettings:
     sampler: str = "random"
     pruner: str = "none"
     prune_startup: int = 5
+    prune_warmup: int | None = None
     patience: int | None = None
     target_acc: float | None = None
 
@@ -75,6 +82,8 @@ class SearchSettings:
             "pruner": check_choice(self.pruner, "pruner", PRUNERS),
             "prune_startup": check_int(self.prune_startup, "prune_startup", low=0),
         }
+        if self.prune_warmup is not None:
+            checked["prune_warmup"] = check_int(self.prune_warmup, "prune_warmup", low=0)
         if self.patience is not None:
             checked["patience"] = check_positive_int(self.patience, "patience")
         if self.target_acc is not None:
@@ -92,6 +101,7 @@ class SearchSettings:
             "sampler": self.sampler,
             "pruner": self.pruner,
             "prune_startup": self.prune_startup,
+            "prune_warmup": self.prune_warmup,
             "patience": self.patience,
             "target_acc": self.target_acc,
         }
@@ -113,6 +123,23 @@ class SearchSettings:
             return cls(**values)
         except TypeError as err:  # a value of a kind no check names
             raise TuneError(str(err)) from None
+
+    def warmup_epochs(self, num_training: int) -> int:
+        """``prune_warmup``, or a quarter of the fewest epochs a trial of the space trains.
+
+        Parameters
+        ----------
+        num_training : N, the training images (a trial of ``num_iters`` iterations of
+            batch B trains ``num_iters * B / N`` epochs).
+        """
+        if self.prune_warmup is not None:
+            return self.prune_warmup
+        space = self.space
+        if space.num_epochs is not None:
+            shortest = space.num_epochs[0]
+        else:
+            shortest = space.num_iters[0] * min(space.batch_sizes) // max(num_training, 1)
+        return shortest // 4
 
     def replace(self, **changes: Any) -> SearchSettings:
         """A copy with some settings changed (checked like the constructor)."""

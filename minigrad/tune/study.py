@@ -363,7 +363,7 @@ class Progress:
         return self.waiting == 0 and self.running == 0 and self.missing == 0
 
 
-def _samplers(settings: SearchSettings, salt: int) -> tuple[Any, Any]:
+def _samplers(settings: SearchSettings, salt: int, num_training: int) -> tuple[Any, Any]:
     seed = int(np.random.SeedSequence([settings.seed, salt]).generate_state(1)[0])
     if settings.sampler == "tpe":
         with warnings.catch_warnings():
@@ -371,10 +371,13 @@ def _samplers(settings: SearchSettings, salt: int) -> tuple[Any, Any]:
             sampler: Any = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
     else:  # every parameter is enqueued fixed: the sampler is never asked
         sampler = optuna.samplers.RandomSampler(seed=seed)
+    warmup = settings.warmup_epochs(num_training)  # a trial reports at epochs 1, 2, ...
     if settings.pruner == "median":
-        pruner: Any = optuna.pruners.MedianPruner(n_startup_trials=settings.prune_startup)
+        pruner: Any = optuna.pruners.MedianPruner(
+            n_startup_trials=settings.prune_startup, n_warmup_steps=warmup,
+            interval_steps=max(1, warmup // 2))
     elif settings.pruner == "hyperband":
-        pruner = optuna.pruners.HyperbandPruner(min_resource=1)
+        pruner = optuna.pruners.HyperbandPruner(min_resource=max(1, warmup))
     else:
         pruner = optuna.pruners.NopPruner()
     return sampler, pruner
@@ -489,7 +492,7 @@ class SearchStudy:
                                 "or choose a new folder")
         storage = open_storage(location, repair=location.is_embedded)
         salt = 0 if location.is_embedded and not parallel else zlib.crc32(worker_name().encode())
-        sampler, pruner = _samplers(settings, salt)
+        sampler, pruner = _samplers(settings, salt, data["num_training"])
         study: optuna.Study | None = None
         if location.is_embedded and resume:
             study = _load_study(storage, location, sampler=sampler, pruner=pruner)
@@ -538,7 +541,7 @@ class SearchStudy:
         saved = None if study is None else _saved(study, location.shown())
         if study is None or saved is None:
             raise TuneError(f"{location.shown()} holds no minigrad search")
-        sampler, pruner = _samplers(saved[0], salt)
+        sampler, pruner = _samplers(saved[0], salt, saved[1]["num_training"])
         study = optuna.load_study(study_name=location.name, storage=storage,
                                   sampler=sampler, pruner=pruner)
         return cls(study, storage, location, saved[0], saved[1])
