@@ -367,6 +367,20 @@ def test_the_pruner_warmup_defaults_to_a_quarter_of_the_shortest_trial() -> None
     assert settings_from_args(parsed, SearchSettings()).prune_warmup == 9
 
 
+def test_a_space_fixes_the_initial_weights_of_every_trial() -> None:
+    space = SearchSpace(weight_init="he")
+    trial = sample_trials(space, 0, 1, num_train=120)[0]
+    assert trial.train_config(space, num_training=120).weight_init == "he"
+    assert SearchSpace.from_dict(json.loads(json.dumps(space.to_dict()))) == space
+    parsed = build_parser().parse_args(["tune", "--weight-init", "he"])
+    assert settings_from_args(parsed, SearchSettings()).space.weight_init == "he"
+    with pytest.raises(TuneError, match="weight_init"):
+        SearchSpace(weight_init="xavier")
+    both = build_parser().parse_args(["tune", "--weight-init", "he", "--std", "0.1"])
+    with pytest.raises(TuneError, match="--std is the scale of --weight-init normal"):
+        settings_from_args(both, SearchSettings())
+
+
 def test_tpe_searches_and_resumes(tmp_path: Path) -> None:
     settings = SearchSettings(SMALL, num_trials=3, seed=1, sampler="tpe")
     first = run_search(_split(), settings, tmp_path, progress=False)

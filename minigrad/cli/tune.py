@@ -28,6 +28,7 @@ from minigrad.experiment.config import (
     PADDINGS,
     SAMPLINGS,
     SCHEDULES,
+    WEIGHT_INITS,
     TrainConfig,
 )
 from minigrad.files.folder_lock import FolderLock
@@ -123,6 +124,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help=f"minibatch sampling, fixed (default {defaults.sampling})")
     search.add_argument("--dtype", choices=DTYPES, help=f"precision (default {defaults.dtype})")
     search.add_argument("--std", type=float, help=f"initial weight scale (default {defaults.std})")
+    search.add_argument("--weight-init", choices=WEIGHT_INITS,
+                        help="initial weights: normal (--std * randn, the workbook's) or he "
+                        "(He et al.'s scale for ReLU nets), fixed (default normal)")
     search.add_argument("--patience", type=int, metavar="EPOCHS",
                         help="early-stop a trial after this many epochs without improvement")
     search.add_argument("--target-acc", type=float, metavar="ACC",
@@ -180,7 +184,10 @@ def settings_from_args(args: argparse.Namespace, base: SearchSettings) -> Search
             space["hidden_dims"] = tuple(parse_architecture(text) for text in args.hidden_dims)
         except (TypeError, ValueError) as err:
             raise CommandError(f"--hidden-dims: {err}") from None
-    for name in ("sampling", "dtype", "std", "padding"):
+    if args.std is not None and args.weight_init not in (None, "normal"):
+        raise TuneError(f"--std is the scale of --weight-init normal, but the weights are "
+                        f"{args.weight_init!r}")
+    for name in ("sampling", "dtype", "std", "padding", "weight_init"):
         if getattr(args, name) is not None:
             space[name] = getattr(args, name)
     for name in ("schedules", "translate", "normalize"):

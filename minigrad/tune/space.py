@@ -200,7 +200,8 @@ class SearchSpace:
     normalize : the input normalisations to choose from (``"mean-image"``,
         ``"per-channel"``). The defaults are the workbook's data, fixed; any other choice
         trains that trial on the image pipeline (``TrainConfig.uses_image_pipeline``).
-    sampling, dtype, std, padding : shared by all trials.
+    sampling, dtype, std, padding, weight_init : shared by all trials (``weight_init``:
+        ``"normal"``, ``std * randn``, or ``"he"``, as in :class:`TrainConfig`).
     """
 
     optimizers: tuple[str, ...] = tuple(LR_FAMILIES)
@@ -221,6 +222,7 @@ class SearchSpace:
     dtype: str = "float32"
     std: float = 1e-4
     padding: str = "zero"
+    weight_init: str = "normal"
 
     def __post_init__(self) -> None:
         try:
@@ -289,7 +291,8 @@ class SearchSpace:
         dims = self.hidden_dims[0] if hidden_dims is None else hidden_dims
         shared: dict[str, Any] = {"hidden_dims": dims, "sampling": self.sampling,
                                   "dtype": self.dtype, "std": self.std,
-                                  "padding": self.padding, **sizes}
+                                  "padding": self.padding, "weight_init": self.weight_init,
+                                  **sizes}
         try:
             return TrainConfig(**shared)
         except (ConfigError, ValueError) as err:
