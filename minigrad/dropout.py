@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.layer import Layer
+from minigrad.masking import keep_where
 from minigrad.validation import check_float_input, check_real, describe
 
 __all__ = ["Dropout", "dropout_backward", "dropout_forward", "dropout_mask"]
@@ -52,13 +53,13 @@ def dropout_forward(x: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray:
     -------
     ndarray, same shape and dtype as ``x``
     """
-    # np.where, not x * mask: an inf at a dropped entry gives 0, not NaN.
-    return np.where(mask, x * _keep_scale(p), x.dtype.type(0))
+    # An inf at a dropped entry gives 0, not NaN (see keep_where).
+    return keep_where(mask, x * _keep_scale(p))
 
 
 def dropout_backward(dout: np.ndarray, mask: np.ndarray, p: float) -> np.ndarray:
     """Gradient of :func:`dropout_forward`: the same mask and scale applied to ``dout``."""
-    return np.where(mask, dout * _keep_scale(p), dout.dtype.type(0))
+    return keep_where(mask, dout * _keep_scale(p))
 
 
 class Dropout(Layer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from minigrad.layer import Layer
+from minigrad.masking import keep_where
 
 __all__ = ["ReLU", "relu_forward", "relu_backward"]
 
@@ -33,8 +34,8 @@ def relu_backward(dout: np.ndarray, mask: np.ndarray) -> np.ndarray:
     dout : ndarray, upstream gradient
     mask : bool ndarray of the same shape, from :func:`relu_forward`
     """
-    # np.where, not dout * mask: an inf or NaN upstream at an inactive unit gives 0 there.
-    return np.where(mask, dout, dout.dtype.type(0))
+    # An inf or NaN upstream at an inactive unit gives 0 there, as in PyTorch.
+    return keep_where(mask, dout)
 
 
 class ReLU(Layer):

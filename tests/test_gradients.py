@@ -137,3 +137,32 @@ def test_ci_profile_is_deterministic_without_deadline() -> None:
     assert ci.deadline is None
     assert ci.derandomize is True
     assert 0 < ci.max_examples <= 100
+
+
+@given(
+    st.lists(st.sampled_from([-2.5, -0.0, 0.0, 1.5, 3.0e38, np.inf, -np.inf, np.nan]),
+             min_size=1, max_size=40),
+    st.lists(st.booleans(), min_size=40, max_size=40),
+    st.sampled_from([np.float32, np.float64]),
+    st.sampled_from([0.0, 0.2, 0.5, 1.0]),
+)
+def test_relu_and_dropout_pass_gradients_only_where_the_mask_keeps_them(
+    upstream: list[float], kept: list[bool], dtype: type, p: float
+) -> None:
+    """Where the mask drops an entry the result is 0 even for an inf or NaN there (the product
+    values * mask would give NaN); where it keeps one, the value itself, bit for bit."""
+    from minigrad.dropout import dropout_backward, dropout_forward
+    from minigrad.relu import relu_backward
+
+    values = np.array(upstream, dtype=dtype)
+    mask = np.array(kept[: len(upstream)])
+    scale = dtype(0.0 if p == 1.0 else 1.0 / (1.0 - p))
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = values * scale
+    for name, got, want in (
+        ("relu", relu_backward(values, mask), np.where(mask, values, 0)),
+        ("dropout forward", dropout_forward(values, mask, p), np.where(mask, scaled, 0)),
+        ("dropout backward", dropout_backward(values, mask, p), np.where(mask, scaled, 0)),
+    ):
+        assert got.dtype == dtype, name
+        np.testing.assert_array_equal(got, want, err_msg=name)
