@@ -7,6 +7,7 @@ batch is built from the rows and what else its saved state checks.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +16,7 @@ from minigrad.data.sampling import Sampler
 __all__ = ["SampledBatches"]
 
 
-class SampledBatches:
+class SampledBatches(ABC):
     """Base of :class:`~minigrad.data.array_batches.ArrayBatches` and
     :class:`~minigrad.data.image_batches.ImageBatches`.
 
@@ -54,8 +55,9 @@ class SampledBatches:
     def iterations_for_epochs(self, num_epochs: int) -> int:
         return self.sampler.iterations_for_epochs(num_epochs)
 
+    @abstractmethod
     def check_state_dict(self, state: Mapping[str, Any]) -> None:
-        raise NotImplementedError
+        """Raise ``ValueError`` naming the first difference from this source; change nothing."""
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict` output (checked first; a failed check changes nothing)."""

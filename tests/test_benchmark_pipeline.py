@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import re
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # benchmarks/ lives in the repository, it is not installed
-    sys.path.insert(0, str(ROOT))
+import numpy as np
+from benchmark_output import CHECK, ROW, benchmark, quick_run
 
-import numpy as np  # noqa: E402
-
-from benchmarks import iteration as benchmark  # noqa: E402
-from minigrad.data.normalize import Normalization  # noqa: E402
-
-ROW = r"\s+\d+\.\d{3}\s+\d+\.\d{3}\s+\d+\.\d{3}"  # median, min, max
-CHECK = r"\s+\d+\.\d{3}\s+\d+\.\d{3}\s+\d+\.\d{3}\s+<=? [\d.]+\s+(PASS|FAIL)"
+from minigrad.data.normalize import Normalization
 
 
 def test_quick_run_times_the_image_pipeline_with_and_without_augmentation() -> None:
-    out = io.StringIO()
-    report = benchmark.measure(benchmark.QUICK, with_torch=False, out=out)
-    text = out.getvalue()
+    report, text = quick_run()
     for name in (benchmark.PIPELINE32, benchmark.AUGMENTED32):
         assert re.search(re.escape(name) + ROW, text), name
     for label in ("8. pipeline float32 / floor float32",

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import io
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # benchmarks/ lives in the repository, it is not installed
-    sys.path.insert(0, str(ROOT))
+import numpy as np
+import pytest
+from benchmark_output import CHECK, ROOT, ROW, quick_run
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from benchmarks import iteration as benchmark  # noqa: E402
-from benchmarks.minimal_numpy import MinimalNet  # noqa: E402
-from minigrad import Trainer  # noqa: E402
-from minigrad.models import two_layer_net  # noqa: E402
-from minigrad.optim import SGD  # noqa: E402
-
-ROW = r"\s+\d+\.\d{3}\s+\d+\.\d{3}\s+\d+\.\d{3}"  # median, min, max
-CHECK = r"\s+\d+\.\d{3}\s+\d+\.\d{3}\s+\d+\.\d{3}\s+<=? [\d.]+\s+(PASS|FAIL)"
+from benchmarks.minimal_numpy import MinimalNet
+from minigrad import Trainer
+from minigrad.models import two_layer_net
+from minigrad.optim import SGD
 
 
 def test_quick_run_prints_the_table_and_the_checks() -> None:
-    out = io.StringIO()
-    checks = benchmark.run(benchmark.QUICK, with_torch=False, out=out)
-    text = out.getvalue()
+    report, text = quick_run()
+    checks = report.step
     assert "CPU:" in text and "NumPy" in text
     for name in ("minigrad float32", "minigrad float64", "plain NumPy float64 (workbook)",
                  "floor float32", "floor float64", "X @ W1.T", "dh.T @ X", "gather"):
