@@ -137,6 +137,16 @@ def _trials(url: str) -> list:
         return []
 
 
+def _running_after_a_complete(trials: list, worker: str) -> Any:
+    """The worker's running trial, once it has completed one and reported two epochs."""
+    if not any(t.state.name == "COMPLETE" and t.user_attrs.get("worker") == worker
+               for t in trials):
+        return None
+    return next((t for t in trials if t.state.name == "RUNNING"
+                 and t.user_attrs.get("worker") == worker
+                 and len(t.intermediate_values) >= 2), None)
+
+
 def test_two_machines_share_one_study_and_a_killed_ones_trial_is_retried(
     postgres: str, fake_cifar: Path, tmp_path: Path
 ) -> None:
@@ -147,17 +157,19 @@ def test_two_machines_share_one_study_and_a_killed_ones_trial_is_retried(
     host = socket.gethostname()
     try:
         # Wait until the first machine has finished a trial and is in the middle of the
-        # next one, then kill it.
+        # next one, then kill it. A trial here lasts well under a second, so the test
+        # freezes the machine (SIGSTOP) before it reads which trial is running: read
+        # without the freeze, the trial could finish before the SIGKILL lands and the
+        # kill hit the next one (CI saw that once).
         deadline = time.monotonic() + 120
         victim, ours = None, f"{host}:{first.pid}"
         while victim is None and time.monotonic() < deadline:
             assert first.poll() is None, first.communicate()
-            trials = _trials(postgres)
-            if any(t.state.name == "COMPLETE" and t.user_attrs.get("worker") == ours
-                   for t in trials):
-                victim = next((t for t in trials if t.state.name == "RUNNING"
-                               and t.user_attrs.get("worker") == ours
-                               and len(t.intermediate_values) >= 2), None)
+            if _running_after_a_complete(_trials(postgres), ours):
+                first.send_signal(signal.SIGSTOP)
+                victim = _running_after_a_complete(_trials(postgres), ours)
+                if victim is None:  # frozen between two trials: let it go on
+                    first.send_signal(signal.SIGCONT)
             time.sleep(0.1)
         assert victim is not None, "the first machine never ran a trial"
         first.send_signal(signal.SIGKILL)
