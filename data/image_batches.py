@@ -1,8 +1,8 @@
 """Training minibatches built from uint8 images: gather, augment, normalise, in reused buffers.
 
 Per iteration: the sampler picks ``B`` image indices; those images are gathered as uint8
-(3 KB each for CIFAR-10); augmentation flips and shifts them (drawing per image; with zero
-padding the gather itself shifts them, see :class:`~minigrad.data.augment.ShiftedGather`);
+(3 KB each for CIFAR-10); augmentation flips and shifts them (drawing per image; the gather
+itself flips and shifts them, see :class:`~minigrad.data.augment.ShiftedGather`);
 one conversion writes ``(x - mean) / std`` into a float buffer in the model's dtype. The training
 set stays uint8 (150 MB for CIFAR-10's 49,000 images, not 600 MB as float32 rows), and no
 float copy of it is ever made.
@@ -94,12 +94,13 @@ class ImageBatches(SampledBatches):
             sampling, len(images), check_positive_int(batch_size, "batch_size"), rng
         ))
         self._gather = MinibatchBuffer(images, self._labels)
-        # Flips and zero-padded shifts are gathered straight from the images, already
-        # augmented (see ShiftedGather); reflect padding takes the separate steps.
+        # Flips and shifts are gathered straight from the images, already augmented (see
+        # ShiftedGather); a training set that is not one contiguous array takes the
+        # separate steps.
         self._shifted: ShiftedGather | None = None
         augment = self.augmentation
-        if augment.enabled and augment.padding == "zero" and images.flags.c_contiguous:
-            self._shifted = ShiftedGather(images, augment.translate)
+        if augment.enabled and images.flags.c_contiguous:
+            self._shifted = ShiftedGather(images, augment.translate, augment.padding)
         rows = self.sampler.batch_size
         if sampling == "shuffle":
             rows = min(rows, len(images))  # fewer images than B: a batch is all of them

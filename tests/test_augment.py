@@ -92,9 +92,10 @@ def test_augmentation_applies_its_documented_draws(
 
 
 @given(data=st.data(), flip=st.booleans(), shift=st.booleans(),
-       dtype=st.sampled_from([np.uint8, np.uint8, np.int16]))
+       dtype=st.sampled_from([np.uint8, np.uint8, np.int16]),
+       padding=st.sampled_from(["zero", "reflect"]))
 def test_a_shifted_gather_equals_flip_then_np_pad_and_slicing_image_by_image(
-    data: st.DataObject, flip: bool, shift: bool, dtype: type
+    data: st.DataObject, flip: bool, shift: bool, dtype: type, padding: str
 ) -> None:
     # Shapes where a row is a whole number of 8-byte words (the fast flip) and where it is
     # not, 3 channels (the XOR channel swap) and others; the first and last image included.
@@ -110,7 +111,7 @@ def test_a_shifted_gather_equals_flip_then_np_pad_and_slicing_image_by_image(
     shifts = (data.draw(hnp.arrays(np.int64, (b, 2), elements=st.integers(-k, k)))
               if shift else None)
     before = images.copy()
-    got = ShiftedGather(images, k).gather(idx, flags, shifts)
+    got = ShiftedGather(images, k, padding).gather(idx, flags, shifts)
     np.testing.assert_array_equal(images, before)  # the training set is not touched
     assert got.shape == (b, *shape[1:]) and got.dtype == images.dtype
     for i, image_index in enumerate(idx):
@@ -118,19 +119,37 @@ def test_a_shifted_gather_equals_flip_then_np_pad_and_slicing_image_by_image(
         if flags is not None and flags[i]:
             expected = np.flip(expected, axis=1)
         if shifts is not None:
-            expected = _translated(expected, shifts[i, 0], shifts[i, 1], k, "zero")
+            expected = _translated(expected, shifts[i, 0], shifts[i, 1], k, padding)
         np.testing.assert_array_equal(got[i], expected)
 
 
-def test_a_shifted_gather_rebuilds_the_first_and_last_images_shifted_outwards() -> None:
+@pytest.mark.parametrize("padding", ["zero", "reflect"])
+def test_a_shifted_gather_rebuilds_the_first_and_last_images_shifted_outwards(
+    padding: str,
+) -> None:
     images = np.random.default_rng(1).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
     idx = np.array([0, 0, 2, 2, 1])
     shifts = np.array([[3, 3], [1, -2], [-3, -3], [0, -1], [3, 3]])
     flags = np.array([False, True, False, True, True])
-    got = ShiftedGather(images, 3).gather(idx, flags, shifts)
+    got = ShiftedGather(images, 3, padding).gather(idx, flags, shifts)
     for i, image_index in enumerate(idx):
         expected = np.flip(images[image_index], axis=1) if flags[i] else images[image_index]
-        np.testing.assert_array_equal(got[i], _translated(expected, *shifts[i], 3, "zero"))
+        np.testing.assert_array_equal(got[i], _translated(expected, *shifts[i], 3, padding))
+
+
+def test_every_shift_of_a_cifar_shaped_image_matches_np_pad_in_both_paddings() -> None:
+    # All (2k+1)^2 shifts, flipped and not, of images away from the set's ends: the border
+    # code paths for every sign of dy and dx, corners included.
+    images = np.random.default_rng(4).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    k = 3
+    shifts = np.array([(dy, dx) for dy in range(-k, k + 1) for dx in range(-k, k + 1)] * 2)
+    flags = np.repeat([False, True], len(shifts) // 2)
+    idx = np.full(len(shifts), 2)
+    for padding in ("zero", "reflect"):
+        got = ShiftedGather(images, k, padding).gather(idx, flags, shifts)
+        for i, (dy, dx) in enumerate(shifts):
+            source = np.flip(images[2], axis=1) if flags[i] else images[2]
+            np.testing.assert_array_equal(got[i], _translated(source, dy, dx, k, padding))
 
 
 def test_augmentation_off_returns_the_batch_untouched() -> None:
