@@ -26,7 +26,9 @@ random order so every contender sees the same machine, it times:
   NumPy's BLAS (``benchmarks/torch_baseline.py``);
 * the fastest iteration we could write in NumPy, with no framework and no checks
   (``benchmarks/minimal_numpy.py``): how far any NumPy implementation is from the floor,
-  and the yardstick for what minigrad's readable code costs;
+  and the yardstick for what minigrad's readable code costs; and the same iteration fed by
+  the pipeline's bare data path (shuffled uint8 batches, the same conversion), the lower
+  bound for check 8;
 * the floor (``benchmarks/floor.py``): the five matrix products at their shapes plus the
   200-row gather at the measured memory bandwidth.
 
@@ -68,12 +70,12 @@ from benchmarks.harness import (  # noqa: E402
     stamped,
     time_interleaved,
 )
-from benchmarks.minimal_numpy import MinimalNet  # noqa: E402
+from benchmarks.minimal_numpy import MinimalImageFeed, MinimalNet  # noqa: E402
 from benchmarks.plain_numpy import WorkbookNet  # noqa: E402
 from benchmarks.torch_baseline import make_torch_step, torch_version  # noqa: E402
 from minigrad import Callback, Trainer  # noqa: E402
 from minigrad.data.image_batches import ImageBatches  # noqa: E402
-from minigrad.data.normalize import Normalization  # noqa: E402
+from minigrad.data.normalize import Normalization, RowConverter  # noqa: E402
 from minigrad.models import two_layer_net  # noqa: E402
 from minigrad.optim import SGD, ExponentialDecay  # noqa: E402
 from minigrad.training.callbacks import TrainingRun  # noqa: E402
@@ -87,6 +89,7 @@ TORCH32, TORCH64 = "PyTorch CPU float32", "PyTorch CPU float64"
 MINIMAL32, MINIMAL64 = "minimal NumPy float32 (no checks)", "minimal NumPy float64 (no checks)"
 PIPELINE32 = "minigrad float32, uint8 image pipeline"
 AUGMENTED32 = "  + flip + translate 2 (zero padding)"
+MINIMAL_IMAGES32 = "minimal NumPy float32, uint8 images"
 IMAGE_SHAPE = (32, 32, 3)  # CIFAR-10's; the pipeline's rows are 3072 wide
 TRANSLATE = 2
 
@@ -183,6 +186,18 @@ def minimal_numpy_runner(X: np.ndarray, y: np.ndarray) -> Runner:
     net = MinimalNet(X, y, HIDDEN, CLASSES, learning_rate=LEARNING_RATE, reg=REG,
                      batch_size=BATCH)
     return stamped(net.step)
+
+
+def minimal_images_runner(X: np.ndarray, images: np.ndarray, labels: np.ndarray,
+                          normalization: Normalization) -> Runner:
+    """The minimal iteration fed by the pipeline's bare data path (shuffled uint8 batches,
+    per-channel normalisation into float32): the lower bound for check 8. ``X`` (float32
+    rows) only sets the net's shape and dtype."""
+    converter = RowConverter(normalization, np.float32, BATCH, IMAGE_SHAPE)
+    feed = MinimalImageFeed(images, labels, converter, BATCH)
+    net = MinimalNet(X, labels, HIDDEN, CLASSES, learning_rate=LEARNING_RATE, reg=REG,
+                     batch_size=BATCH)
+    return stamped(lambda: net.step_on(*feed.batch()))
 
 
 def blas_threads() -> int:
@@ -301,6 +316,7 @@ def measure(settings: Settings, *, with_torch: bool = True, out: TextIO = sys.st
         Timed(MINIMAL64, minimal_numpy_runner(X64, y)),
         Timed(PIPELINE32, pipeline_runner(images, y, normalization, augment=False)),
         Timed(AUGMENTED32, pipeline_runner(images, y, normalization, augment=True)),
+        Timed(MINIMAL_IMAGES32, minimal_images_runner(X32, images, y, normalization)),
     ]
     for name, X in ((TORCH32, X32), (TORCH64, X64)):
         step: Callable[[], float] | None = None
@@ -335,7 +351,7 @@ def measure(settings: Settings, *, with_torch: bool = True, out: TextIO = sys.st
     say(blocks_note)
     say(f"  {'ms per iteration':<40} {'median':>8} {'min':>8} {'max':>8}")
     timed = [MINIGRAD32, MINIGRAD64, PLAIN64, PLAIN32, MINIMAL32, MINIMAL64, PIPELINE32,
-             AUGMENTED32, TORCH32, TORCH64]
+             AUGMENTED32, MINIMAL_IMAGES32, TORCH32, TORCH64]
     for name in timed:
         if name in stats:
             say(_row(name, stats[name]))
@@ -399,6 +415,11 @@ def measure(settings: Settings, *, with_torch: bool = True, out: TextIO = sys.st
               math.inf),
         Check("   minimal NumPy float32 / floor float32", stats[MINIMAL32],
               floor_stats["float32"], math.inf),
+        # Check 8's lower bound: no framework, no checks, the same uint8 data path.
+        Check("   minimal on uint8 images / floor float32", stats[MINIMAL_IMAGES32],
+              floor_stats["float32"], math.inf),
+        Check("   pipeline / minimal on uint8 images", stats[PIPELINE32],
+              stats[MINIMAL_IMAGES32], math.inf),
         Check("   plain NumPy float32 / floor float32", stats[PLAIN32], floor_stats["float32"],
               math.inf),
     ]

@@ -31,7 +31,9 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["MinimalNet"]
+from minigrad.data.normalize import RowConverter
+
+__all__ = ["MinimalImageFeed", "MinimalNet"]
 
 
 class MinimalNet:
@@ -81,13 +83,17 @@ class MinimalNet:
 
         The loss is the data loss plus the L2 penalty, before the update.
         """
-        X_batch, y_batch, rows = self.X_batch, self.y_batch, self.rows
+        if idx is None:
+            idx = self.rng.integers(0, len(self.X), len(self.rows))
+        np.take(self.X, idx, axis=0, out=self.X_batch, mode="clip")
+        np.take(self.y, idx, out=self.y_batch, mode="clip")
+        return self.step_on(self.X_batch, self.y_batch)
+
+    def step_on(self, X_batch: np.ndarray, y_batch: np.ndarray) -> float:
+        """One iteration on a given minibatch (B, D) in ``X``'s dtype and its labels (B,)."""
+        rows = self.rows
         W1, b1, W2, b2 = self.W1, self.b1, self.W2, self.b2
         n, lr, reg = len(rows), self.lr, self.reg
-        if idx is None:
-            idx = self.rng.integers(0, len(self.X), n)
-        np.take(self.X, idx, axis=0, out=X_batch, mode="clip")
-        np.take(self.y, idx, out=y_batch, mode="clip")
 
         h = X_batch @ W1.T
         h += b1
@@ -127,3 +133,43 @@ def _weight_gradient(dout: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
         np.matmul(dout.T, x, out=out)
     else:
         np.matmul(x.T, dout, out=out.T)
+
+
+class MinimalImageFeed:
+    """The image pipeline's data path with nothing around it, to feed :meth:`MinimalNet.step_on`.
+
+    Shuffled epochs (one permutation per pass, contiguous slices of it), the uint8 images
+    gathered with ``np.take(out=)`` into a buffer allocated once, then converted and
+    normalised by minigrad's own :class:`~minigrad.data.normalize.RowConverter` (the
+    library's fastest conversion, so this measures the data path itself, not a rival to
+    it). With :class:`MinimalNet` it is the lower bound for an iteration fed from uint8
+    images: no framework, no checks, no augmentation.
+
+    Parameters
+    ----------
+    images : uint8 ndarray (N, H, W, C); labels : int ndarray (N,).
+    converter : a ``RowConverter`` for at least ``batch_size`` rows.
+    batch_size : B; seed : for the permutations.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, converter: RowConverter,
+                 batch_size: int, seed: int = 0) -> None:
+        self.images, self.labels, self.converter = images, labels, converter
+        self.batch_size = batch_size
+        self.rng = np.random.default_rng(seed)
+        self.order = np.arange(len(images))
+        self.position = len(images)  # the first batch shuffles
+        self.image_batch = np.empty((batch_size, *images.shape[1:]), images.dtype)
+        self.label_batch = np.empty(batch_size, labels.dtype)
+
+    def batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """The next shuffled minibatch: rows (B, H*W*C) in the converter's dtype, labels (B,)."""
+        b = self.batch_size
+        if self.position + b > len(self.order):
+            self.rng.shuffle(self.order)
+            self.position = 0
+        idx = self.order[self.position : self.position + b]
+        self.position += b
+        np.take(self.images, idx, axis=0, out=self.image_batch, mode="clip")
+        np.take(self.labels, idx, out=self.label_batch, mode="clip")
+        return self.converter.convert(self.image_batch), self.label_batch

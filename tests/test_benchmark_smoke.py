@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from benchmark_output import CHECK, ROOT, ROW, quick_run
 
-from benchmarks.minimal_numpy import MinimalNet
+from benchmarks.minimal_numpy import MinimalImageFeed, MinimalNet
 from minigrad import Trainer
+from minigrad.data.normalize import Normalization, RowConverter
 from minigrad.models import two_layer_net
 from minigrad.optim import SGD
 
@@ -34,6 +35,9 @@ def test_quick_run_prints_the_table_and_the_checks() -> None:
     assert [c.label[:2] for c in checks] == ["1.", "2.", "4.", "5.", "6."]
     assert [c.limit for c in checks[-2:]] == [1.15, 1.10]
     assert all(c.ratio > 0 and c.ratio_of_mins > 0 for c in checks)
+    for name in ("minimal NumPy float32, uint8 images", "minimal on uint8 images / floor",
+                 "pipeline / minimal on uint8 images"):
+        assert re.search(re.escape(name) + r".*?" + r"\s+\d+\.\d{3}" * 3, text), name
 
 
 def test_quick_command_line_run_exits_zero() -> None:
@@ -65,3 +69,31 @@ def test_minimal_numpy_iteration_is_minigrads_step(dtype: type) -> None:
     assert loss == pytest.approx(expected, rel=tol)
     for name, ours in zip(("W1", "b1", "W2", "b2"), model.params.values(), strict=True):
         np.testing.assert_allclose(getattr(minimal, name), ours, rtol=tol, atol=tol * 1e-3)
+
+
+def test_minimal_step_on_a_given_batch_is_its_step() -> None:
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((30, 12)), rng.integers(0, 4, 30)
+    idx = rng.integers(0, 30, 8)
+    drawn, given = (MinimalNet(X, y, 6, 4, learning_rate=1e-3, reg=0.3, batch_size=8)
+                    for _ in range(2))
+    assert drawn.step(idx) == given.step_on(X[idx], y[idx])
+    for name in ("W1", "b1", "W2", "b2"):
+        assert np.array_equal(getattr(drawn, name), getattr(given, name)), name
+
+
+def test_minimal_image_feed_converts_each_image_once_per_epoch() -> None:
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (20, 4, 4, 3), dtype=np.uint8)
+    labels = np.arange(20)  # a label names its image
+    converter = RowConverter(Normalization.per_channel(images), np.float32, 5, (4, 4, 3))
+    feed = MinimalImageFeed(images, labels, converter, batch_size=5, seed=1)
+    expected = RowConverter(Normalization.per_channel(images), np.float32, 5, (4, 4, 3))
+    for _ in range(3):  # three epochs of four batches
+        seen = []
+        for _ in range(4):
+            rows, y = feed.batch()
+            assert rows.dtype == np.float32
+            np.testing.assert_array_equal(rows, expected.convert(images[y]))
+            seen += y.tolist()
+        assert sorted(seen) == list(range(20))
