@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +61,67 @@ def test_a_second_writer_is_refused_naming_the_pid(
     assert caught.value.pid == holder.pid
     record = json.loads((tmp_path / "run" / LOCK_FILE).read_text())
     assert record["pid"] == holder.pid  # the holder's record is untouched
+
+
+@pytest.fixture
+def live_pid() -> Iterator[int]:
+    """The PID of a live process other than this one."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield process.pid
+    process.kill()
+    process.wait(timeout=30)
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait(timeout=30)
+    return process.pid
+
+
+def _flock_without_record(folder: Path, content: bytes) -> int:
+    """A holder caught between taking the flock and writing its record (this is a
+    second open file description, so its flock conflicts with ``lock_folder``'s)."""
+    import fcntl
+
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    os.write(fd, content)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock")
+@pytest.mark.parametrize("before", ["empty", "a killed holder's record"])
+def test_a_refusal_names_a_holder_that_has_not_written_its_record_yet(
+    tmp_path: Path, live_pid: int, before: str
+) -> None:
+    # Two runs started together: the loser used to read the winner's lock file before
+    # the winner wrote its PID into it, and said "in use by another process".
+    stale = json.dumps({"pid": _dead_pid()}).encode() if before != "empty" else b""
+    fd = _flock_without_record(tmp_path, stale)
+    record = json.dumps({"pid": live_pid}).encode()
+    writer = threading.Timer(0.3, lambda: (os.ftruncate(fd, 0), os.pwrite(fd, record, 0)))
+    writer.start()
+    try:
+        with pytest.raises(FolderInUseError, match=f"is in use by PID {live_pid}:") as caught:
+            lock_folder(tmp_path)
+        assert caught.value.pid == live_pid
+    finally:
+        writer.join()
+        os.close(fd)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock")
+def test_a_holder_that_never_writes_its_record_is_still_refused_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(folder_lock, "_RECORD_WAIT_S", 0.1)
+    fd = _flock_without_record(tmp_path, b"")
+    try:
+        with pytest.raises(FolderInUseError, match="is in use by another process") as caught:
+            lock_folder(tmp_path)
+        assert caught.value.pid is None
+    finally:
+        os.close(fd)
 
 
 def test_a_lock_left_by_a_killed_process_is_taken_over(

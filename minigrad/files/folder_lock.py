@@ -6,7 +6,8 @@ holder's PID, its start time and the host into it. The kernel drops a ``flock`` 
 its process dies, however it dies, so
 
 - a second process that finds the ``flock`` taken is refused with
-  :class:`FolderInUseError` naming the holder's PID;
+  :class:`FolderInUseError` naming the holder's PID (a holder writes its record just
+  after it takes the ``flock``, so the refusal waits up to 2 s for that record);
 - a lock file whose ``flock`` is free was left by a process that was killed: it is taken
   over (``FolderLock.taken_over_from`` says from which PID).
 
@@ -24,6 +25,7 @@ import os
 import socket
 import stat
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +48,7 @@ __all__ = [
 LOCK_FILE = ".minigrad.lock"
 _MAX_RECORD_BYTES = 4096
 _ATTEMPTS = 20
+_RECORD_WAIT_S = 2.0
 
 PathLike = str | os.PathLike[str]
 
@@ -284,10 +287,10 @@ def _take(
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            owner = _read_owner(fd)
+            owner = _wait_for_holder(fd)
             raise FolderInUseError(_describe_owner(folder, owner), owner.pid) from None
         except OSError:  # a file system without flock (some network ones): the PID decides
-            owner = _read_owner(fd)
+            owner = _wait_for_holder(fd) if not created else LockOwner()
             if not created and _owner_alive(owner):
                 raise FolderInUseError(_describe_owner(folder, owner), owner.pid) from None
     if not _same_file(fd, lock_path):
@@ -297,6 +300,20 @@ def _take(
     os.lseek(fd, 0, os.SEEK_SET)
     os.write(fd, _own_record())
     return FolderLock(folder, key, fd, previous)
+
+
+def _wait_for_holder(fd: int) -> LockOwner:
+    """The holder a taken lock file names, once it names a live process (or time is up).
+
+    A holder writes its record just after it takes the flock, so for a moment the file
+    can be empty, or still name the killed process it is taking over from.
+    """
+    deadline = time.monotonic() + _RECORD_WAIT_S
+    while True:
+        owner = _read_owner(fd)
+        if _owner_alive(owner) or time.monotonic() >= deadline:
+            return owner
+        time.sleep(0.01)
 
 
 def _owner_alive(owner: LockOwner) -> bool:
