@@ -97,3 +97,39 @@ def test_minimal_image_feed_converts_each_image_once_per_epoch() -> None:
             np.testing.assert_array_equal(rows, expected.convert(images[y]))
             seen += y.tolist()
         assert sorted(seen) == list(range(20))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_inline_update_is_minigrads_textbook_update(dtype: type) -> None:
+    # benchmarks.update_cost only says what minigrad's update costs over the same passes
+    # written inline if the two compute the same numbers.
+    from benchmarks.update_cost import Updates
+
+    updates = Updates(np.dtype(dtype))
+    for _ in range(3):
+        updates.reset_gradients()
+        updates.textbook()
+        updates.inline()
+    for key, param in updates.params["textbook"].items():
+        assert np.array_equal(param, updates.params["inline"][key]), key
+        assert np.array_equal(updates.grads["textbook"][key], updates.grads["inline"][key]), key
+    fresh = Updates(np.dtype(dtype))
+    start = {k: v.copy() for k, v in fresh.params["decay"].items()}
+    fresh.decay()
+    for key, param in fresh.params["decay"].items():
+        factor = (1.0 - 1e-4 * 0.3) if key in fresh.names else 1.0
+        expected = start[key] * param.dtype.type(factor) + fresh.dW[key]
+        assert np.allclose(param, expected, rtol=1e-6, atol=0), key
+
+
+def test_quick_update_cost_run_prints_three_rows_per_dtype() -> None:
+    result = subprocess.run([sys.executable, "-m", "benchmarks.update_cost", "--quick"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    rows = re.findall(r"^\s{4}(.+?)\s+(\d+) us\s+([+-]\d+) us =\s+(-?\d+\.\d)%", result.stdout,
+                      re.MULTILINE)
+    assert [label for label, *_ in rows] == [
+        "minigrad's add_l2_gradients + SGD.step", "the same 12 passes inline, no framework",
+        "the minimal iteration's decay update"] * 2
+    assert all(int(us) > 0 for _, us, _, _ in rows)
+    assert [float(share) for *_, share in rows][2::3] == [0.0, 0.0]
