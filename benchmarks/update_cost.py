@@ -21,6 +21,9 @@ caches as an iteration leaves them for its update):
   ``W += update``: 6 passes;
 * the minimal iteration itself (``MinimalNet.step``), in the same run.
 
+Each update has its own copy of the parameters and gradients, gets its gradients reset
+before its turn, and the three run in a fresh random order in each repeat.
+
 It prints the medians and the difference as a share of one minimal iteration. The share is
 a floor for checks 5 and 6 of ``benchmarks.iteration``: the rest of minigrad (layers, checks,
 loop) comes on top of it.
@@ -61,7 +64,7 @@ class Updates:
 
     ``params[name]`` and ``grads[name]`` are the arrays update ``name`` works on
     (``"textbook"``, ``"inline"``, ``"decay"``); :meth:`reset_gradients` puts the backward
-    pass's fixed ``dW`` back into every gradient, as if it had just been computed.
+    pass's fixed ``dW`` back into an update's gradients, as if it had just been computed.
     """
 
     def __init__(self, dtype: np.dtype) -> None:
@@ -72,16 +75,17 @@ class Updates:
         self.params = {"textbook": model.params, "inline": _copies(model.params),
                        "decay": _copies(model.params)}
         self.grads = {"textbook": model.grads, "inline": _copies(model.grads),
-                      "decay": self.dW}
+                      "decay": _copies(model.grads)}
         self._scratch = {k: np.empty_like(v) for k, v in model.params.items()}
         self._optimizer = SGD(learning_rate=LEARNING_RATE)
         self.run: dict[str, Callable[[], None]] = {
             "textbook": self.textbook, "inline": self.inline, "decay": self.decay}
 
-    def reset_gradients(self) -> None:
-        for name in ("textbook", "inline"):
-            for key, grad in self.grads[name].items():
-                np.copyto(grad, self.dW[key])
+    def reset_gradients(self, name: str) -> None:
+        """Put ``dW`` back into update ``name``'s gradients (only its own: writing another
+        update's arrays last would leave those warmer in the caches)."""
+        for key, grad in self.grads[name].items():
+            np.copyto(grad, self.dW[key])
 
     def textbook(self) -> None:
         """minigrad's own: ``add_l2_gradients``, then ``SGD.step``."""
@@ -103,14 +107,14 @@ class Updates:
 
     def decay(self) -> None:
         """The minimal iteration's: the penalty, ``W *= 1 - lr * reg``, ``W += -lr * dW``
-        (its backward pass yields ``-lr * dW`` directly; ``dW`` stands in for it)."""
-        params = self.params["decay"]
+        (its backward pass yields ``-lr * dW`` directly; the gradient stands in for it)."""
+        params, updates = self.params["decay"], self.grads["decay"]
         l2_penalty((params[k] for k in self.names), REG)
         factor = 1.0 - LEARNING_RATE * REG
         for key, param in params.items():
             if key in self.names:
                 param *= factor
-            param += self.dW[key]
+            param += updates[key]
 
 
 def _copies(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -127,9 +131,12 @@ def measure(dtype: np.dtype, rows: int, repeats: int) -> dict[str, float]:
     updates = Updates(dtype)
     W1 = updates.params["textbook"][updates.names[0]]
     times: dict[str, list[float]] = {name: [] for name in updates.run}
+    order = list(updates.run)
     for _ in range(repeats):
-        for name, update in updates.run.items():
-            updates.reset_gradients()
+        rng.shuffle(order)  # no update always runs after the same one
+        for name in order:
+            update = updates.run[name]
+            updates.reset_gradients(name)
             _ = batch @ W1.T
             start = time.perf_counter()
             update()

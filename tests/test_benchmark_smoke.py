@@ -107,14 +107,16 @@ def test_the_inline_update_is_minigrads_textbook_update(dtype: type) -> None:
 
     updates = Updates(np.dtype(dtype))
     for _ in range(3):
-        updates.reset_gradients()
+        updates.reset_gradients("textbook")
         updates.textbook()
+        updates.reset_gradients("inline")
         updates.inline()
     for key, param in updates.params["textbook"].items():
         assert np.array_equal(param, updates.params["inline"][key]), key
         assert np.array_equal(updates.grads["textbook"][key], updates.grads["inline"][key]), key
     fresh = Updates(np.dtype(dtype))
     start = {k: v.copy() for k, v in fresh.params["decay"].items()}
+    fresh.reset_gradients("decay")
     fresh.decay()
     for key, param in fresh.params["decay"].items():
         factor = (1.0 - 1e-4 * 0.3) if key in fresh.names else 1.0
