@@ -103,7 +103,7 @@ def test_minimal_image_feed_converts_each_image_once_per_epoch() -> None:
 def test_the_inline_update_is_minigrads_textbook_update(dtype: type) -> None:
     # benchmarks.update_cost only says what minigrad's update costs over the same passes
     # written inline if the two compute the same numbers.
-    from benchmarks.update_cost import Updates
+    from benchmarks.update_cost import LEARNING_RATE, REG, Updates
 
     updates = Updates(np.dtype(dtype))
     for _ in range(3):
@@ -119,7 +119,7 @@ def test_the_inline_update_is_minigrads_textbook_update(dtype: type) -> None:
     fresh.reset_gradients("decay")
     fresh.decay()
     for key, param in fresh.params["decay"].items():
-        factor = (1.0 - 1e-4 * 0.3) if key in fresh.names else 1.0
+        factor = (1.0 - LEARNING_RATE * REG) if key in fresh.names else 1.0
         expected = start[key] * param.dtype.type(factor) + fresh.dW[key]
         assert np.allclose(param, expected, rtol=1e-6, atol=0), key
 

@@ -290,9 +290,10 @@ def _take(
             owner = _wait_for_holder(fd)
             raise FolderInUseError(_describe_owner(folder, owner), owner.pid) from None
         except OSError:  # a file system without flock (some network ones): the PID decides
-            owner = _wait_for_holder(fd) if not created else LockOwner()
-            if not created and _owner_alive(owner):
-                raise FolderInUseError(_describe_owner(folder, owner), owner.pid) from None
+            if not created:
+                owner = _wait_for_holder(fd)
+                if _owner_alive(owner):
+                    raise FolderInUseError(_describe_owner(folder, owner), owner.pid) from None
     if not _same_file(fd, lock_path):
         return None  # its holder released (removed) it between our open and our flock
     previous = None if created else _read_owner(fd).pid
